@@ -1,0 +1,61 @@
+#include "common/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *zk_strerror(zk_err code)
+{
+    switch (code) {
+    case ZK_OK: return "success";
+    case ZK_ERR_NOMEM: return "out of memory";
+    case ZK_ERR_IO: return "I/O error";
+    case ZK_ERR_TIMEOUT: return "timed out";
+    case ZK_ERR_CLOSED: return "connection closed";
+    case ZK_ERR_TOO_BIG: return "input too large";
+    case ZK_ERR_USAGE: return "bad usage or configuration";
+    case ZK_ERR_UNSUPPORTED: return "unsupported";
+    case ZK_ERR_INTERNAL: return "internal error";
+    case ZK_ERR_BAD_JSON: return "malformed JSON";
+    case ZK_ERR_MISSING_FIELD: return "missing field";
+    case ZK_ERR_WRONG_TYPE: return "wrong type";
+    case ZK_ERR_BAD_NUMBER: return "not a decimal number";
+    case ZK_ERR_OUT_OF_RANGE: return "out of range";
+    case ZK_ERR_BAD_HEX: return "bad hex";
+    case ZK_ERR_BAD_LENGTH: return "wrong length";
+    case ZK_ERR_BAD_CHECKSUM: return "bad EIP-55 checksum";
+    case ZK_ERR_BAD_VALUE: return "value not allowed";
+    case ZK_ERR_SIG_MALFORMED: return "malformed signature";
+    case ZK_ERR_SIG_HIGH_S: return "signature has high s";
+    case ZK_ERR_SIG_BAD_V: return "signature has bad v";
+    case ZK_ERR_SIG_NO_RECOVER: return "signature does not recover";
+    case ZK_ERR_SIG_WRONG_SIGNER: return "signature does not recover to sender";
+    case ZK_ERR_TX_NONCE: return "wrong nonce";
+    case ZK_ERR_TX_BALANCE: return "insufficient balance";
+    }
+    return "unknown error";
+}
+
+bool zk_err_is_retryable(zk_err code)
+{
+    return code == ZK_ERR_TIMEOUT || code == ZK_ERR_CLOSED;
+}
+
+zk_err zk_error_set(zk_error_detail *d, zk_err code, const char *fmt, ...)
+{
+    if (d == NULL)
+        return code;
+    d->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->text, sizeof d->text, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void zk_panic(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "level=fatal msg=\"invariant broken\" what=\"%s\" at=%s:%d\n", what, file, line);
+    fflush(stderr);
+    abort();
+}

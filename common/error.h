@@ -1,0 +1,86 @@
+/*
+ * common/error.h — the one error enum of zkcar.
+ *
+ * Every fallible function returns a zk_err. Values are stable and explicitly
+ * numbered: logs, metrics and tests refer to them, so a retired number is never
+ * reused. Ranges: 1–19 general, 20–39 decoding of outside data, 40–49
+ * signatures, 50–59 transaction validity; later modules take 100–199 (state),
+ * 200–299 (prover), 300–399 (L1 watcher), 400–499 (sidecar).
+ *
+ * Three kinds of failure are kept apart (house style):
+ *   - bad outside data (RPC replies, API requests, frames, files) -> a zk_err
+ *     and a message that says what was wrong (zk_error_detail);
+ *   - a caller's bug -> assert();
+ *   - a broken invariant -> zk_panic(), which aborts loudly.
+ * Retryable conditions (ZK_ERR_TIMEOUT, ZK_ERR_CLOSED) and fatal ones are
+ * different codes; zk_err_is_retryable() says which.
+ */
+#ifndef ZKCAR_COMMON_ERROR_H
+#define ZKCAR_COMMON_ERROR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum zk_err {
+    ZK_OK = 0,
+
+    /* general */
+    ZK_ERR_NOMEM = 1,          /* allocation failed */
+    ZK_ERR_IO = 2,             /* a system call failed; errno-derived text in the detail */
+    ZK_ERR_TIMEOUT = 3,        /* retryable: the peer did not answer in time */
+    ZK_ERR_CLOSED = 4,         /* retryable: the peer went away */
+    ZK_ERR_TOO_BIG = 5,        /* input exceeds a named cap */
+    ZK_ERR_USAGE = 6,          /* bad command line or configuration (exit 2) */
+    ZK_ERR_UNSUPPORTED = 7,    /* a version or feature this build does not know */
+    ZK_ERR_INTERNAL = 8,       /* should not happen; reported, not asserted */
+
+    /* decoding of outside data */
+    ZK_ERR_BAD_JSON = 20,      /* not JSON, or not the JSON shape expected */
+    ZK_ERR_MISSING_FIELD = 21, /* a required field is absent */
+    ZK_ERR_WRONG_TYPE = 22,    /* a field has the wrong JSON type */
+    ZK_ERR_BAD_NUMBER = 23,    /* not a canonical decimal number */
+    ZK_ERR_OUT_OF_RANGE = 24,  /* a number outside its allowed range */
+    ZK_ERR_BAD_HEX = 25,       /* not 0x-prefixed hex, or odd digit count */
+    ZK_ERR_BAD_LENGTH = 26,    /* hex of the wrong byte length */
+    ZK_ERR_BAD_CHECKSUM = 27,  /* mixed-case address whose EIP-55 checksum is wrong */
+    ZK_ERR_BAD_VALUE = 28,     /* a well-typed value that is not allowed (e.g. unknown tx type) */
+
+    /* signatures */
+    ZK_ERR_SIG_MALFORMED = 40, /* r or s zero or >= n, or unparsable */
+    ZK_ERR_SIG_HIGH_S = 41,    /* s > n/2: malleable form, rejected */
+    ZK_ERR_SIG_BAD_V = 42,     /* v not in {0, 1, 27, 28} */
+    ZK_ERR_SIG_NO_RECOVER = 43,/* no public key recovers from this signature */
+    ZK_ERR_SIG_WRONG_SIGNER = 44, /* recovers, but not to the claimed sender */
+
+    /* transaction validity against the state */
+    ZK_ERR_TX_NONCE = 50,      /* nonce is not the account's next nonce */
+    ZK_ERR_TX_BALANCE = 51,    /* amount + fee exceeds the balance */
+} zk_err;
+
+/* A short, stable, human-readable description of `code` ("bad hex").
+ * Never NULL; unknown codes give "unknown error". Thread-safe. */
+const char *zk_strerror(zk_err code);
+
+/* True for conditions worth retrying after a backoff (timeouts, closed peers). */
+bool zk_err_is_retryable(zk_err code);
+
+/* Where a failure on outside data is explained: the code and one line of
+ * context, e.g. "field \"amount\": not a decimal string". */
+typedef struct zk_error_detail {
+    zk_err code;
+    char text[240];
+} zk_error_detail;
+
+/* Records `code` and a printf-formatted context line into `d` (which may be
+ * NULL: then only the code is returned). Returns `code`, so callers can write
+ * `return zk_error_set(err, ZK_ERR_BAD_HEX, "field %s", name);`. */
+zk_err zk_error_set(zk_error_detail *d, zk_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Aborts the process after logging `what`: for broken invariants only. */
+_Noreturn void zk_panic(const char *file, int line, const char *what);
+#define ZK_PANIC(what) zk_panic(__FILE__, __LINE__, (what))
+
+#define ZK_MUST_CHECK __attribute__((warn_unused_result))
+
+#endif

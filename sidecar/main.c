@@ -1,0 +1,86 @@
+/*
+ * sidecar/main.c — the `zkcar` multi-call binary (SPEC §1).
+ *
+ * Each subcommand is a row in `commands`; a command appears here only once it
+ * does what its help says.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/bench.h"
+
+typedef int (*command_fn)(int argc, char **argv);
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command {
+    const char *name;
+    command_fn fn;
+    const char *synopsis;
+    const char *summary;
+} commands[] = {
+    { "bench", zkb_main, "NAME [--json] [flags]", "run a benchmark (zkcar bench --help lists them)" },
+    { "help", cmd_help, "[COMMAND]", "show help for zkcar or one command" },
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "zkcar %s — a ZK-rollup sidecar\n\nusage: zkcar COMMAND [flags]\n\ncommands:\n",
+            ZKCAR_VERSION);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n  zkcar --version      print the version\n"
+               "  zkcar help COMMAND   details of one command\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    const struct command *c = find_command(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "zkcar help: unknown command \"%s\"\n", argv[1]);
+        return 2;
+    }
+    if (c->fn == cmd_help) {
+        printf("usage: zkcar help %s\n  %s\n", c->synopsis, c->summary);
+        return 0;
+    }
+    /* Every command answers --help with its full usage. */
+    char *args[] = { argv[1], "--help", NULL };
+    return c->fn(2, args);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("zkcar %s\n", ZKCAR_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    const struct command *c = find_command(argv[1]);
+    if (c == NULL) {
+        fprintf(stderr, "zkcar: unknown command \"%s\" (see zkcar help)\n", argv[1]);
+        return 2;
+    }
+    return c->fn(argc - 1, argv + 1);
+}
