@@ -11,12 +11,15 @@
 
 typedef int (*bench_fn)(zkb_report *r, int argc, char **argv);
 
+int zkb_prover(zkb_report *r, int argc, char **argv);
+
 
 static const struct {
     const char *name;
     bench_fn fn;
     const char *what;
 } benches[] = {
+    { "prover", zkb_prover, "STARK prover: NTT, Poseidon2, proving and verifying (--quick: small sizes)" },
     { NULL, NULL, NULL }, /* keep last: the table is scanned until name == NULL */
 };
 
