@@ -11,8 +11,6 @@
 
 typedef int (*bench_fn)(zkb_report *r, int argc, char **argv);
 
-int zkb_prover(zkb_report *r, int argc, char **argv);
-
 
 static const struct {
     const char *name;

@@ -32,4 +32,7 @@ double zkb_peak_rss_mb(void);
 
 int zkb_main(int argc, char **argv);
 
+/* The benchmarks, one per source file in bench/ (listed in bench/bench.c). */
+int zkb_prover(zkb_report *r, int argc, char **argv);
+
 #endif
