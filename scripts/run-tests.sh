@@ -44,9 +44,9 @@ for f in build-fuzz/fuzz_*; do
     corpus=tests/fuzz/corpus/${name#fuzz_}
     work=$(mktemp -d)
     [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
-    if "$f" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+    if "$f" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then
-        echo "fuzz $name: ok ($(grep -Eo 'stat::number_of_executed_units: [0-9]+|#[0-9]+ *DONE' "$work.log" | tail -1))"
+        echo "fuzz $name: ok ($(grep -Eo "stat::number_of_executed_units: *[0-9]+" "$work.log" | grep -Eo "[0-9]+$" | tail -1) runs)"
         total_pass=$((total_pass + 1))
     else
         echo "fuzz $name: FAILED"; tail -40 "$work.log"
