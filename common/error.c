@@ -25,6 +25,7 @@ const char *zk_strerror(zk_err code)
     case ZK_ERR_BAD_LENGTH: return "wrong length";
     case ZK_ERR_BAD_CHECKSUM: return "bad EIP-55 checksum";
     case ZK_ERR_BAD_VALUE: return "value not allowed";
+    case ZK_ERR_UNKNOWN_FIELD: return "unknown field";
     case ZK_ERR_SIG_MALFORMED: return "malformed signature";
     case ZK_ERR_SIG_HIGH_S: return "signature has high s";
     case ZK_ERR_SIG_BAD_V: return "signature has bad v";
@@ -32,6 +33,7 @@ const char *zk_strerror(zk_err code)
     case ZK_ERR_SIG_WRONG_SIGNER: return "signature does not recover to sender";
     case ZK_ERR_TX_NONCE: return "wrong nonce";
     case ZK_ERR_TX_BALANCE: return "insufficient balance";
+    case ZK_ERR_TX_RANGE: return "amount or fee out of range";
     }
     return "unknown error";
 }

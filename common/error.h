@@ -44,6 +44,7 @@ typedef enum zk_err {
     ZK_ERR_BAD_LENGTH = 26,    /* hex of the wrong byte length */
     ZK_ERR_BAD_CHECKSUM = 27,  /* mixed-case address whose EIP-55 checksum is wrong */
     ZK_ERR_BAD_VALUE = 28,     /* a well-typed value that is not allowed (e.g. unknown tx type) */
+    ZK_ERR_UNKNOWN_FIELD = 29, /* an object field the format does not define */
 
     /* signatures */
     ZK_ERR_SIG_MALFORMED = 40, /* r or s zero or >= n, or unparsable */
@@ -55,6 +56,7 @@ typedef enum zk_err {
     /* transaction validity against the state */
     ZK_ERR_TX_NONCE = 50,      /* nonce is not the account's next nonce */
     ZK_ERR_TX_BALANCE = 51,    /* amount + fee exceeds the balance */
+    ZK_ERR_TX_RANGE = 52,      /* amount or fee >= 2^63, amount 0, or amount + fee >= 2^63 */
 } zk_err;
 
 /* A short, stable, human-readable description of `code` ("bad hex").
