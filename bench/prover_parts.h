@@ -12,6 +12,12 @@
 
 typedef int (*zkb_prover_part)(zkb_report *r, int quick);
 
+/* NTT (bench/prover_ntt.c) */
+int zkb_prover_ntt(zkb_report *r, int quick);
+int zkb_prover_stark(zkb_report *r, int quick);
+/* Poseidon2 (bench/prover_hash.c) */
+int zkb_prover_hash(zkb_report *r, int quick);
+
 extern const zkb_prover_part zkb_prover_parts[];
 extern const size_t zkb_prover_nparts;
 

@@ -34,6 +34,11 @@ const char *zk_strerror(zk_err code)
     case ZK_ERR_TX_NONCE: return "wrong nonce";
     case ZK_ERR_TX_BALANCE: return "insufficient balance";
     case ZK_ERR_TX_RANGE: return "amount or fee out of range";
+    case ZK_ERR_PRV_PARAMS: return "proof parameters invalid or below the soundness bound";
+    case ZK_ERR_PRV_SHAPE: return "trace or proof shape does not fit the statement";
+    case ZK_ERR_PRV_TRACE: return "trace does not satisfy the AIR";
+    case ZK_ERR_PRV_PROOF_MALFORMED: return "malformed proof";
+    case ZK_ERR_PRV_PROOF_REJECTED: return "proof rejected";
     }
     return "unknown error";
 }

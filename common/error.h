@@ -57,6 +57,12 @@ typedef enum zk_err {
     ZK_ERR_TX_NONCE = 50,      /* nonce is not the account's next nonce */
     ZK_ERR_TX_BALANCE = 51,    /* amount + fee exceeds the balance */
     ZK_ERR_TX_RANGE = 52,      /* amount or fee >= 2^63, amount 0, or amount + fee >= 2^63 */
+    /* STARK (prover/stark.h) */
+    ZK_ERR_PRV_PARAMS = 220,          /* proof parameters invalid or below the soundness bound */
+    ZK_ERR_PRV_SHAPE = 221,           /* trace or proof shape does not fit the AIR or statement */
+    ZK_ERR_PRV_TRACE = 222,           /* the trace does not satisfy the AIR (prover refuses) */
+    ZK_ERR_PRV_PROOF_MALFORMED = 223, /* proof bytes do not decode (version, length, encoding) */
+    ZK_ERR_PRV_PROOF_REJECTED = 224,  /* a well-formed proof that does not verify */
 } zk_err;
 
 /* A short, stable, human-readable description of `code` ("bad hex").

@@ -25,9 +25,11 @@ static inline prv_gl prv_gl_add(prv_gl a, prv_gl b)
 {
     uint64_t s;
     bool over = __builtin_add_overflow(a, b, &s);
-    /* a + b < 2p < 2^65: one wrap at most; after it s + EPSILON cannot wrap again. */
-    s += over ? PRV_GL_EPSILON : 0;
-    return s >= PRV_GL_P ? s - PRV_GL_P : s;
+    /* a + b < 2p: if it wrapped past 2^64, add 2^64 mod p = EPSILON; if it is >= p,
+     * subtract p, which mod 2^64 is also + EPSILON; never both, and the result is
+     * then < p. Branch-free: on random data both cases are coin flips. */
+    uint64_t fix = (uint64_t)0 - (uint64_t)(over | (s >= PRV_GL_P));
+    return s + (fix & PRV_GL_EPSILON);
 }
 
 static inline prv_gl prv_gl_sub(prv_gl a, prv_gl b)
@@ -46,13 +48,13 @@ static inline prv_gl prv_gl_reduce128(unsigned __int128 x)
     uint64_t hi_hi = hi >> 32, hi_lo = hi & PRV_GL_EPSILON;
     uint64_t t0;
     bool borrow = __builtin_sub_overflow(lo, hi_hi, &t0);
-    if (borrow)
-        t0 -= PRV_GL_EPSILON;
+    t0 -= ((uint64_t)0 - (uint64_t)borrow) & PRV_GL_EPSILON; /* wrapped: + p = - EPSILON */
     uint64_t t1 = hi_lo * PRV_GL_EPSILON; /* < 2^64 */
     uint64_t r;
     bool carry = __builtin_add_overflow(t0, t1, &r);
-    r += carry ? PRV_GL_EPSILON : 0;
-    return r >= PRV_GL_P ? r - PRV_GL_P : r;
+    /* as in prv_gl_add: a wrap (then r + EPSILON < p) or r >= p both mean + EPSILON */
+    uint64_t fix = (uint64_t)0 - (uint64_t)(carry | (r >= PRV_GL_P));
+    return r + (fix & PRV_GL_EPSILON);
 }
 
 static inline prv_gl prv_gl_mul(prv_gl a, prv_gl b)
@@ -66,6 +68,10 @@ static inline prv_gl prv_gl_sqr(prv_gl a) { return prv_gl_mul(a, a); }
 static inline prv_gl prv_gl_from_u64(uint64_t x) { return x >= PRV_GL_P ? x - PRV_GL_P : x; }
 
 prv_gl prv_gl_pow(prv_gl a, uint64_t e);
+/* a^(2^k): k squarings. */
+prv_gl prv_gl_exp_power_of_2(prv_gl a, unsigned k);
+/* out[i] = start·step^i for i in [0, n) (e.g. the points of a coset). */
+void prv_gl_powers(prv_gl *out, size_t n, prv_gl start, prv_gl step);
 /* Inverse of a nonzero element (asserted); prv_gl_inv(0) is a caller bug. */
 prv_gl prv_gl_inv(prv_gl a);
 /* Inverts n elements in place with one inversion (Montgomery's trick); all must be nonzero. */
@@ -121,9 +127,21 @@ static inline bool prv_gl3_eq(prv_gl3 a, prv_gl3 b)
 
 static inline bool prv_gl3_is_zero(prv_gl3 a) { return (a.c[0] | a.c[1] | a.c[2]) == 0; }
 
+static inline prv_gl3 prv_gl3_sqr(prv_gl3 a) { return prv_gl3_mul(a, a); }
+
 prv_gl3 prv_gl3_pow(prv_gl3 a, uint64_t e);
-/* Inverse of a nonzero element (asserted). */
+/* a^(2^k): k squarings. */
+prv_gl3 prv_gl3_exp_power_of_2(prv_gl3 a, unsigned k);
+/* The Frobenius map a -> a^p (F_p-linear; 6 base multiplications). */
+prv_gl3 prv_gl3_frobenius(prv_gl3 a);
+/* The norm a·a^p·a^(p^2), an element of the base field (0 iff a = 0). */
+prv_gl prv_gl3_norm(prv_gl3 a);
+/*
+ * Inverse of a nonzero element (asserted): a^-1 = a^p·a^(p^2) / norm(a), two
+ * Frobenius maps, two extension products and one base-field inversion.
+ */
 prv_gl3 prv_gl3_inv(prv_gl3 a);
+/* Inverts n elements in place with one inversion (Montgomery's trick); all must be nonzero. */
 void prv_gl3_batch_inv(prv_gl3 *a, size_t n);
 
 #endif
