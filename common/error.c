@@ -33,6 +33,15 @@ const char *zk_strerror(zk_err code)
     case ZK_ERR_SIG_WRONG_SIGNER: return "signature does not recover to sender";
     case ZK_ERR_TX_NONCE: return "wrong nonce";
     case ZK_ERR_TX_BALANCE: return "insufficient balance";
+    case ZK_ERR_STATE_LOCKED: return "state is locked by another writer";
+    case ZK_ERR_STATE_FULL: return "state capacity reached";
+    case ZK_ERR_STATE_NO_REGION: return "no shared-memory state region";
+    case ZK_ERR_STATE_BAD_REGION: return "incompatible shared-memory state region";
+    case ZK_ERR_STATE_WRITER_FAILED: return "state writer stopped after a failed write";
+    case ZK_ERR_LOG_TORN: return "torn log record";
+    case ZK_ERR_LOG_BAD_RECORD: return "bad log record";
+    case ZK_ERR_LOG_CORRUPT: return "corrupt write-ahead log";
+    case ZK_ERR_SNAPSHOT_CORRUPT: return "corrupt snapshot";
     case ZK_ERR_TX_RANGE: return "amount or fee out of range";
     case ZK_ERR_PRV_PARAMS: return "proof parameters invalid or below the soundness bound";
     case ZK_ERR_PRV_SHAPE: return "trace or proof shape does not fit the statement";

@@ -56,6 +56,16 @@ typedef enum zk_err {
     /* transaction validity against the state */
     ZK_ERR_TX_NONCE = 50,      /* nonce is not the account's next nonce */
     ZK_ERR_TX_BALANCE = 51,    /* amount + fee exceeds the balance */
+    /* state (ipc/) */
+    ZK_ERR_STATE_LOCKED = 100,        /* another live writer holds the data directory's lease */
+    ZK_ERR_STATE_FULL = 101,          /* the region's account capacity is reached */
+    ZK_ERR_STATE_NO_REGION = 102,     /* no shared-memory region for this data directory */
+    ZK_ERR_STATE_BAD_REGION = 103,    /* region header: wrong magic, format or struct sizes */
+    ZK_ERR_STATE_WRITER_FAILED = 104, /* a failed write or fsync stopped the writer */
+    ZK_ERR_LOG_TORN = 105,            /* a log record is incomplete (a torn tail) */
+    ZK_ERR_LOG_BAD_RECORD = 106,      /* a log record fails its checksum or format */
+    ZK_ERR_LOG_CORRUPT = 107,         /* a bad log record followed by valid ones: stop */
+    ZK_ERR_SNAPSHOT_CORRUPT = 108,    /* a snapshot file fails its checksum or format */
     ZK_ERR_TX_RANGE = 52,      /* amount or fee >= 2^63, amount 0, or amount + fee >= 2^63 */
     /* STARK (prover/stark.h) */
     ZK_ERR_PRV_PARAMS = 220,          /* proof parameters invalid or below the soundness bound */

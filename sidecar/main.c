@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "ipc/state.h"
 
 typedef int (*command_fn)(int argc, char **argv);
 
@@ -21,6 +22,7 @@ static const struct command {
 } commands[] = {
     { "bench", zkb_main, "NAME [--json] [flags]", "run a benchmark (zkcar bench --help lists them)" },
     { "help", cmd_help, "[COMMAND]", "show help for zkcar or one command" },
+    { "query", ipc_cmd_query, "[--data-dir DIR] account ADDRESS", "read an account straight from the shared-memory state" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
