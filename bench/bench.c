@@ -20,6 +20,7 @@ static const struct {
     { "prover", zkb_prover, "STARK prover: NTT, Poseidon2, proving and verifying (--quick: small sizes)" },
     { "state", zkb_state, "shared-memory state: reads, tree updates, durable ops, recovery (--quick: 100k accounts)" },
     { "sig", zkb_sig, "secp256k1 recovery of EIP-712 tx digests and Keccak-256 throughput (--quick)" },
+    { "watcher", zkb_watcher, "L1 watcher against anvil: catch-up rate, confirm-to-deliver latency (--quick)" },
     { NULL, NULL, NULL }, /* keep last: the table is scanned until name == NULL */
 };
 

@@ -34,6 +34,7 @@ int zkb_main(int argc, char **argv);
 
 /* The benchmarks, one per source file in bench/ (listed in bench/bench.c). */
 int zkb_prover(zkb_report *r, int argc, char **argv);
+int zkb_watcher(zkb_report *r, int argc, char **argv);
 int zkb_sig(zkb_report *r, int argc, char **argv);
 int zkb_state(zkb_report *r, int argc, char **argv);
 

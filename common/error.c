@@ -48,13 +48,25 @@ const char *zk_strerror(zk_err code)
     case ZK_ERR_PRV_TRACE: return "trace does not satisfy the AIR";
     case ZK_ERR_PRV_PROOF_MALFORMED: return "malformed proof";
     case ZK_ERR_PRV_PROOF_REJECTED: return "proof rejected";
+    case ZK_ERR_L1_RPC: return "L1 node returned an error";
+    case ZK_ERR_L1_HTTP_STATUS: return "L1 node returned an unexpected HTTP status";
+    case ZK_ERR_L1_RATE_LIMITED: return "L1 node is rate limiting (HTTP 429)";
+    case ZK_ERR_L1_CHAIN_ID: return "L1 node is on the wrong chain";
+    case ZK_ERR_L1_DEEP_REORG: return "L1 reorg deeper than the confirmation depth";
+    case ZK_ERR_L1_DEPOSIT_GAP: return "gap in L1 deposit ids";
+    case ZK_ERR_L1_BAD_REPLY: return "malformed JSON-RPC reply";
+    case ZK_ERR_L1_RACE: return "L1 chain moved during a read";
+    case ZK_ERR_L1_DATA_DIR: return "watcher data belongs to another chain or bridge";
+    case ZK_ERR_STREAM_CHANGED: return "deposit stream id changed";
+    case ZK_ERR_STREAM_PROTOCOL: return "deposit stream protocol violation";
     }
     return "unknown error";
 }
 
 bool zk_err_is_retryable(zk_err code)
 {
-    return code == ZK_ERR_TIMEOUT || code == ZK_ERR_CLOSED;
+    return code == ZK_ERR_TIMEOUT || code == ZK_ERR_CLOSED || code == ZK_ERR_L1_RATE_LIMITED
+           || code == ZK_ERR_L1_RACE;
 }
 
 zk_err zk_error_set(zk_error_detail *d, zk_err code, const char *fmt, ...)

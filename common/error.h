@@ -56,6 +56,7 @@ typedef enum zk_err {
     /* transaction validity against the state */
     ZK_ERR_TX_NONCE = 50,      /* nonce is not the account's next nonce */
     ZK_ERR_TX_BALANCE = 51,    /* amount + fee exceeds the balance */
+
     /* state (ipc/) */
     ZK_ERR_STATE_LOCKED = 100,        /* another live writer holds the data directory's lease */
     ZK_ERR_STATE_FULL = 101,          /* the region's account capacity is reached */
@@ -67,19 +68,34 @@ typedef enum zk_err {
     ZK_ERR_LOG_CORRUPT = 107,         /* a bad log record followed by valid ones: stop */
     ZK_ERR_SNAPSHOT_CORRUPT = 108,    /* a snapshot file fails its checksum or format */
     ZK_ERR_TX_RANGE = 52,      /* amount or fee >= 2^63, amount 0, or amount + fee >= 2^63 */
+
     /* STARK (prover/stark.h) */
     ZK_ERR_PRV_PARAMS = 220,          /* proof parameters invalid or below the soundness bound */
     ZK_ERR_PRV_SHAPE = 221,           /* trace or proof shape does not fit the AIR or statement */
     ZK_ERR_PRV_TRACE = 222,           /* the trace does not satisfy the AIR (prover refuses) */
     ZK_ERR_PRV_PROOF_MALFORMED = 223, /* proof bytes do not decode (version, length, encoding) */
     ZK_ERR_PRV_PROOF_REJECTED = 224,  /* a well-formed proof that does not verify */
+
+    /* L1 watcher (l1-watcher/l1w.h) */
+    ZK_ERR_L1_RPC = 300,           /* the node answered with a JSON-RPC error object */
+    ZK_ERR_L1_HTTP_STATUS = 301,   /* the node answered an HTTP status other than 200 */
+    ZK_ERR_L1_RATE_LIMITED = 302,  /* retryable: HTTP 429 from the node or its provider */
+    ZK_ERR_L1_CHAIN_ID = 303,      /* eth_chainId is not the configured chain */
+    ZK_ERR_L1_DEEP_REORG = 304,    /* fatal: a reorg reached a block already confirmed */
+    ZK_ERR_L1_DEPOSIT_GAP = 305,   /* fatal: deposit ids not dense (a gap or a repeat) */
+    ZK_ERR_L1_BAD_REPLY = 306,     /* a JSON reply that is not the JSON-RPC shape expected */
+    ZK_ERR_L1_RACE = 307,          /* retryable: the chain moved between two calls */
+    ZK_ERR_L1_DATA_DIR = 308,      /* the outbox belongs to another chain, bridge or start block */
+    ZK_ERR_STREAM_CHANGED = 320,   /* fatal: the producer's stream id changed (outbox wiped) */
+    ZK_ERR_STREAM_PROTOCOL = 321,  /* a stream peer broke the protocol (bad frame, wrong version) */
 } zk_err;
 
 /* A short, stable, human-readable description of `code` ("bad hex").
  * Never NULL; unknown codes give "unknown error". Thread-safe. */
 const char *zk_strerror(zk_err code);
 
-/* True for conditions worth retrying after a backoff (timeouts, closed peers). */
+/* True for conditions worth retrying after a backoff (timeouts, closed peers,
+ * HTTP 429, an L1 chain that moved between two calls). */
 bool zk_err_is_retryable(zk_err code);
 
 /* Where a failure on outside data is explained: the code and one line of

@@ -9,6 +9,7 @@
 
 #include "bench/bench.h"
 #include "ipc/state.h"
+#include "l1-watcher/l1w.h"
 
 typedef int (*command_fn)(int argc, char **argv);
 
@@ -23,6 +24,7 @@ static const struct command {
     { "bench", zkb_main, "NAME [--json] [flags]", "run a benchmark (zkcar bench --help lists them)" },
     { "help", cmd_help, "[COMMAND]", "show help for zkcar or one command" },
     { "query", ipc_cmd_query, "[--data-dir DIR] account ADDRESS", "read an account straight from the shared-memory state" },
+    { "watch", l1w_watch_main, "--l1-rpc URL --bridge ADDRESS [flags]", "the L1 watcher alone, serving its deposit stream over ZeroMQ" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -1,0 +1,295 @@
+/*
+ * l1-watcher/msg.c — the stream's messages as msgpack arrays (docs/l1-watcher.md).
+ *
+ * Each message is one ZeroMQ frame holding one msgpack array whose first
+ * element is the type. The decoder accepts exactly the shape its type defines
+ * (element count, integer signs and ranges, binary lengths) and nothing after
+ * the array: a frame from an unknown peer is outside data.
+ */
+#include "l1-watcher/l1w.h"
+
+#include <string.h>
+
+#include <msgpack.h>
+
+/* ------------------------------------------------------------- encoding */
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t cap, len;
+    bool overflow;
+} wbuf;
+
+static int wbuf_write(void *data, const char *buf, size_t len)
+{
+    wbuf *w = data;
+    if (w->len + len > w->cap) {
+        w->overflow = true;
+        return -1;
+    }
+    memcpy(w->p + w->len, buf, len);
+    w->len += len;
+    return 0;
+}
+
+static void pack_bin(msgpack_packer *pk, const uint8_t *b, size_t n)
+{
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, b, n);
+}
+
+zk_err l1w_msg_encode(uint8_t *buf, size_t cap, size_t *len, const l1w_msg *m)
+{
+    wbuf w = { .p = buf, .cap = cap };
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &w, wbuf_write);
+    switch (m->type) {
+    case L1W_MSG_HELLO:
+        msgpack_pack_array(&pk, 5);
+        msgpack_pack_uint64(&pk, m->type);
+        msgpack_pack_uint64(&pk, m->version);
+        msgpack_pack_uint64(&pk, m->stream_id);
+        msgpack_pack_uint64(&pk, m->seq);
+        msgpack_pack_uint64(&pk, m->credit);
+        break;
+    case L1W_MSG_ACK:
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_uint64(&pk, m->type);
+        msgpack_pack_uint64(&pk, m->seq);
+        msgpack_pack_uint64(&pk, m->credit);
+        break;
+    case L1W_MSG_WELCOME:
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_uint64(&pk, m->type);
+        msgpack_pack_uint64(&pk, m->version);
+        msgpack_pack_uint64(&pk, m->stream_id);
+        msgpack_pack_uint64(&pk, m->seq);
+        break;
+    case L1W_MSG_DEPOSIT: {
+        const l1w_deposit *d = &m->record.deposit;
+        msgpack_pack_array(&pk, 10);
+        msgpack_pack_uint64(&pk, m->type);
+        msgpack_pack_uint64(&pk, m->record.seq);
+        msgpack_pack_uint64(&pk, d->deposit_id);
+        pack_bin(&pk, d->from, 20);
+        pack_bin(&pk, d->to, 20);
+        msgpack_pack_uint64(&pk, d->amount_gwei);
+        msgpack_pack_uint64(&pk, d->block_number);
+        pack_bin(&pk, d->block_hash, 32);
+        pack_bin(&pk, d->tx_hash, 32);
+        msgpack_pack_uint64(&pk, d->log_index);
+        break;
+    }
+    case L1W_MSG_STATUS:
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_uint64(&pk, m->type);
+        msgpack_pack_uint64(&pk, m->head);
+        msgpack_pack_uint64(&pk, m->confirmed);
+        msgpack_pack_uint64(&pk, m->seq);
+        break;
+    case L1W_MSG_ERROR: {
+        size_t n = strnlen(m->text, sizeof m->text - 1);
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_uint64(&pk, m->type);
+        msgpack_pack_uint64(&pk, m->code);
+        msgpack_pack_str(&pk, n);
+        msgpack_pack_str_body(&pk, m->text, n);
+        break;
+    }
+    default:
+        return ZK_ERR_INTERNAL;
+    }
+    if (w.overflow)
+        return ZK_ERR_TOO_BIG;
+    *len = w.len;
+    return ZK_OK;
+}
+
+/* ------------------------------------------------------------- decoding */
+
+/*
+ * The decoder reads msgpack by hand instead of with msgpack_unpack_next:
+ * msgpack-c allocates what a container header declares before it sees the
+ * elements, so a 5-byte frame announcing 2^32 elements asks for gigabytes
+ * (found by fuzz_stream_record). Our messages are flat arrays of at most 10
+ * scalars, so a reader for exactly that — unsigned integers, bin, str — is
+ * short, and every length is checked against the bytes that remain.
+ */
+
+typedef enum mp_kind { MP_UINT, MP_BIN, MP_STR } mp_kind;
+
+typedef struct mp_item {
+    mp_kind kind;
+    uint64_t u;             /* MP_UINT */
+    const uint8_t *ptr;     /* MP_BIN, MP_STR */
+    size_t len;
+} mp_item;
+
+typedef struct mp_reader {
+    const uint8_t *p;
+    size_t left;
+} mp_reader;
+
+static bool mp_take(mp_reader *r, uint64_t *out, size_t n)
+{
+    if (r->left < n)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | r->p[i];
+    r->p += n;
+    r->left -= n;
+    *out = v;
+    return true;
+}
+
+static zk_err mp_item_read(mp_reader *r, mp_item *it, zk_error_detail *err, const char *what)
+{
+    uint64_t b, n;
+    if (!mp_take(r, &b, 1))
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: message ends early", what);
+    size_t lenbytes = 0;
+    if (b <= 0x7f) {
+        it->kind = MP_UINT;
+        it->u = b;
+        return ZK_OK;
+    }
+    if (b >= 0xcc && b <= 0xcf) {
+        it->kind = MP_UINT;
+        if (!mp_take(r, &it->u, (size_t)1 << (b - 0xcc)))
+            return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: message ends early", what);
+        return ZK_OK;
+    }
+    if (b >= 0xa0 && b <= 0xbf) {
+        it->kind = MP_STR;
+        n = b & 0x1f;
+    } else if (b >= 0xc4 && b <= 0xc6) {
+        it->kind = MP_BIN;
+        lenbytes = (size_t)1 << (b - 0xc4);
+    } else if (b >= 0xd9 && b <= 0xdb) {
+        it->kind = MP_STR;
+        lenbytes = (size_t)1 << (b - 0xd9);
+    } else {
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: msgpack type 0x%02x not allowed here", what,
+                            (unsigned)b);
+    }
+    if (lenbytes && !mp_take(r, &n, lenbytes))
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: message ends early", what);
+    if (n > r->left)
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: %llu bytes announced, %zu left", what,
+                            (unsigned long long)n, r->left);
+    it->ptr = r->p;
+    it->len = (size_t)n;
+    r->p += n;
+    r->left -= (size_t)n;
+    return ZK_OK;
+}
+
+static zk_err get_u64(uint64_t *out, zk_error_detail *err, const mp_item *it, const char *what)
+{
+    if (it->kind != MP_UINT)
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s is not an unsigned integer", what);
+    *out = it->u;
+    return ZK_OK;
+}
+
+static zk_err get_bin(uint8_t *out, size_t n, zk_error_detail *err, const mp_item *it, const char *what)
+{
+    if (it->kind != MP_BIN || it->len != n)
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s is not %zu bytes of binary", what, n);
+    memcpy(out, it->ptr, n);
+    return ZK_OK;
+}
+
+#define MSG_ELEMENTS_MAX 10
+static const uint32_t msg_sizes[] = { 0, 5, 3, 4, 10, 4, 3 };
+
+zk_err l1w_msg_decode(l1w_msg *m, zk_error_detail *err, const uint8_t *buf, size_t len)
+{
+    memset(m, 0, sizeof *m);
+    if (len > L1W_MSG_MAX)
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message of %zu bytes exceeds %d", len,
+                            L1W_MSG_MAX);
+    mp_reader r = { .p = buf, .left = len };
+    uint64_t b, n;
+    if (!mp_take(&r, &b, 1))
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "empty message");
+    if (b >= 0x90 && b <= 0x9f)
+        n = b & 0x0f;
+    else if (b == 0xdc || b == 0xdd) {
+        if (!mp_take(&r, &n, b == 0xdc ? 2 : 4))
+            return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message ends early");
+    } else
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message is not a msgpack array");
+    if (n == 0 || n > MSG_ELEMENTS_MAX)
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message array of %llu elements",
+                            (unsigned long long)n);
+    mp_item e[MSG_ELEMENTS_MAX];
+    zk_err rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = mp_item_read(&r, &e[i], err, "element")) != ZK_OK)
+            return rc;
+    if (r.left != 0)
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%zu bytes after the message", r.left);
+    uint64_t type = 0;
+    if ((rc = get_u64(&type, err, &e[0], "type")) != ZK_OK)
+        return rc;
+    if (type < L1W_MSG_HELLO || type > L1W_MSG_ERROR)
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "unknown message type %llu",
+                            (unsigned long long)type);
+    if (n != msg_sizes[type])
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message type %llu with %llu elements, not %u",
+                            (unsigned long long)type, (unsigned long long)n, msg_sizes[type]);
+    m->type = (l1w_msg_type)type;
+    switch (m->type) {
+    case L1W_MSG_HELLO:
+        if ((rc = get_u64(&m->version, err, &e[1], "version")) == ZK_OK
+            && (rc = get_u64(&m->stream_id, err, &e[2], "stream id")) == ZK_OK
+            && (rc = get_u64(&m->seq, err, &e[3], "last applied")) == ZK_OK)
+            rc = get_u64(&m->credit, err, &e[4], "credit");
+        break;
+    case L1W_MSG_ACK:
+        if ((rc = get_u64(&m->seq, err, &e[1], "acked seq")) == ZK_OK)
+            rc = get_u64(&m->credit, err, &e[2], "credit");
+        break;
+    case L1W_MSG_WELCOME:
+        if ((rc = get_u64(&m->version, err, &e[1], "version")) == ZK_OK
+            && (rc = get_u64(&m->stream_id, err, &e[2], "stream id")) == ZK_OK)
+            rc = get_u64(&m->seq, err, &e[3], "last seq");
+        break;
+    case L1W_MSG_DEPOSIT: {
+        l1w_deposit *d = &m->record.deposit;
+        if ((rc = get_u64(&m->record.seq, err, &e[1], "seq")) == ZK_OK
+            && (rc = get_u64(&d->deposit_id, err, &e[2], "deposit id")) == ZK_OK
+            && (rc = get_bin(d->from, 20, err, &e[3], "from")) == ZK_OK
+            && (rc = get_bin(d->to, 20, err, &e[4], "to")) == ZK_OK
+            && (rc = get_u64(&d->amount_gwei, err, &e[5], "amount")) == ZK_OK
+            && (rc = get_u64(&d->block_number, err, &e[6], "block number")) == ZK_OK
+            && (rc = get_bin(d->block_hash, 32, err, &e[7], "block hash")) == ZK_OK
+            && (rc = get_bin(d->tx_hash, 32, err, &e[8], "tx hash")) == ZK_OK)
+            rc = get_u64(&d->log_index, err, &e[9], "log index");
+        if (rc == ZK_OK && (m->record.seq == 0 || d->amount_gwei == 0 || d->amount_gwei >> 63))
+            rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "deposit record with seq 0 or amount outside 1..2^63-1");
+        break;
+    }
+    case L1W_MSG_STATUS:
+        if ((rc = get_u64(&m->head, err, &e[1], "head")) == ZK_OK
+            && (rc = get_u64(&m->confirmed, err, &e[2], "confirmed")) == ZK_OK)
+            rc = get_u64(&m->seq, err, &e[3], "last seq");
+        break;
+    case L1W_MSG_ERROR:
+        if ((rc = get_u64(&m->code, err, &e[1], "code")) != ZK_OK)
+            break;
+        if (e[2].kind != MP_STR || e[2].len >= sizeof m->text || memchr(e[2].ptr, '\0', e[2].len) != NULL) {
+            rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "error text is not a string of < %zu bytes",
+                              sizeof m->text);
+            break;
+        }
+        memcpy(m->text, e[2].ptr, e[2].len);
+        m->text[e[2].len] = '\0';
+        break;
+    }
+    if (rc != ZK_OK)
+        memset(m, 0, sizeof *m);
+    return rc;
+}
