@@ -181,9 +181,9 @@ int zkb_main(int argc, char **argv)
             printf("zkcar bench %s — %s\n", name, machine);
             for (int i = 0; i < r->n; i++) {
                 if (r->rows[i].is_str)
-                    printf("  %-36s %s\n", r->rows[i].key, r->rows[i].str);
+                    printf("  %-42s %s\n", r->rows[i].key, r->rows[i].str);
                 else
-                    printf("  %-36s %.10g\n", r->rows[i].key, r->rows[i].num);
+                    printf("  %-42s %.10g\n", r->rows[i].key, r->rows[i].num);
             }
         }
     }
