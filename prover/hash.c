@@ -1,47 +1,22 @@
 /*
- * prover/hash.c — Keccak-256 on nettle's Keccak-f[1600] permutation, and the
- * commitment hash behind the Merkle trees.
+ * prover/hash.c — the commitment hashes behind the Merkle trees (Keccak-256 and
+ * Poseidon2), with the batched forms the prover uses.
  */
 #include "prover/hash.h"
 
-#include <nettle/sha3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keccak.h"
 #include "prover/hash_simd.h"
 #include "prover/poseidon2.h"
 
-#define KECCAK_RATE 136 /* bytes: 1600 - 2*256 bits */
-
-static void absorb_block(struct sha3_state *st, const uint8_t *blk)
-{
-    for (size_t i = 0; i < KECCAK_RATE / 8; i++) {
-        uint64_t w;
-        memcpy(&w, blk + 8 * i, 8); /* x86-64 is little-endian, as Keccak lanes are */
-        st->a[i] ^= w;
-    }
-    sha3_permute(st);
-}
-
+/* The one Keccak-256 of the project (common/keccak.h); the 4-way AVX2 form for
+ * Merkle leaves and nodes lives in keccak_avx2.c and is tested against it. */
 void prv_keccak256(uint8_t out[32], const void *in, size_t len)
 {
-    struct sha3_state st;
-    memset(&st, 0, sizeof st);
-    const uint8_t *p = in;
-    while (len >= KECCAK_RATE) {
-        absorb_block(&st, p);
-        p += KECCAK_RATE;
-        len -= KECCAK_RATE;
-    }
-    uint8_t last[KECCAK_RATE];
-    memset(last, 0, sizeof last);
-    if (len)
-        memcpy(last, p, len);
-    last[len] ^= 0x01; /* Keccak padding, not SHA-3's 0x06 */
-    last[KECCAK_RATE - 1] ^= 0x80;
-    absorb_block(&st, last);
-    memcpy(out, st.a, 32);
+    zk_keccak256(out, in, len);
 }
 
 int prv_hash_id_valid(unsigned h) { return h == PRV_HASH_POSEIDON2 || h == PRV_HASH_KECCAK; }
