@@ -4,6 +4,8 @@
 #include <assert.h>
 #include <string.h>
 
+#include "common/endian.h"
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 #endif
@@ -63,34 +65,6 @@ uint32_t ipc_crc32c(uint32_t crc, const void *data, size_t len)
 
 /* ---- little-endian fields -------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 size_t ipc_wal_ops_size(size_t count)
 {
     return IPC_WAL_RECORD_HEADER + 4 + count * IPC_WAL_OP_SIZE + IPC_WAL_RECORD_TRAILER;
@@ -104,10 +78,10 @@ size_t ipc_wal_proven_size(size_t count)
 static void put_header(uint8_t *buf, ipc_wal_type type, uint32_t payload, uint64_t lsn)
 {
     memset(buf, 0, IPC_WAL_RECORD_HEADER);
-    put32(buf, IPC_WAL_MAGIC);
+    zk_le_put32(buf, IPC_WAL_MAGIC);
     buf[4] = (uint8_t)type;
-    put32(buf + 8, payload);
-    put64(buf + 16, lsn);
+    zk_le_put32(buf + 8, payload);
+    zk_le_put64(buf + 16, lsn);
 }
 
 size_t ipc_wal_encode_ops(uint8_t *buf, size_t cap, uint64_t lsn, const ipc_wal_op *ops, size_t n)
@@ -116,16 +90,16 @@ size_t ipc_wal_encode_ops(uint8_t *buf, size_t cap, uint64_t lsn, const ipc_wal_
     assert(cap >= size && size - IPC_WAL_RECORD_HEADER - IPC_WAL_RECORD_TRAILER <= IPC_WAL_MAX_PAYLOAD);
     put_header(buf, IPC_WAL_OPS, (uint32_t)(size - IPC_WAL_RECORD_HEADER - IPC_WAL_RECORD_TRAILER), lsn);
     uint8_t *p = buf + IPC_WAL_RECORD_HEADER;
-    put32(p, (uint32_t)n);
+    zk_le_put32(p, (uint32_t)n);
     p += 4;
     for (size_t i = 0; i < n; i++) {
-        put32(p, ops[i].id);
+        zk_le_put32(p, ops[i].id);
         memcpy(p + 4, ops[i].address, IPC_ADDRESS_SIZE);
-        put64(p + 24, ops[i].balance);
-        put32(p + 32, ops[i].nonce);
+        zk_le_put64(p + 24, ops[i].balance);
+        zk_le_put32(p + 32, ops[i].nonce);
         p += IPC_WAL_OP_SIZE;
     }
-    put32(p, ipc_crc32c(0, buf, (size_t)(p - buf)));
+    zk_le_put32(p, ipc_crc32c(0, buf, (size_t)(p - buf)));
     return size;
 }
 
@@ -136,16 +110,16 @@ size_t ipc_wal_encode_proven(uint8_t *buf, size_t cap, uint64_t lsn, uint64_t ba
     assert(cap >= size && size - IPC_WAL_RECORD_HEADER - IPC_WAL_RECORD_TRAILER <= IPC_WAL_MAX_PAYLOAD);
     put_header(buf, IPC_WAL_PROVEN, (uint32_t)(size - IPC_WAL_RECORD_HEADER - IPC_WAL_RECORD_TRAILER), lsn);
     uint8_t *p = buf + IPC_WAL_RECORD_HEADER;
-    put64(p, batch);
-    put32(p + 8, (uint32_t)n);
+    zk_le_put64(p, batch);
+    zk_le_put32(p + 8, (uint32_t)n);
     p += 12;
     for (size_t i = 0; i < n; i++) {
-        put32(p, ids[i]);
-        put64(p + 4, balances[i]);
-        put32(p + 12, nonces[i]);
+        zk_le_put32(p, ids[i]);
+        zk_le_put64(p + 4, balances[i]);
+        zk_le_put32(p + 12, nonces[i]);
         p += IPC_WAL_PROVEN_SIZE;
     }
-    put32(p, ipc_crc32c(0, buf, (size_t)(p - buf)));
+    zk_le_put32(p, ipc_crc32c(0, buf, (size_t)(p - buf)));
     return size;
 }
 
@@ -155,21 +129,21 @@ zk_err ipc_wal_decode(ipc_wal_record *rec, const uint8_t *buf, size_t len, zk_er
     /* A header cut short is torn only if what is there could start a record. */
     if (len < IPC_WAL_RECORD_HEADER) {
         uint8_t magic[4];
-        put32(magic, IPC_WAL_MAGIC);
+        zk_le_put32(magic, IPC_WAL_MAGIC);
         size_t k = len < 4 ? len : 4;
         if (memcmp(buf, magic, k) != 0)
             return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "record magic is wrong");
         return zk_error_set(err, ZK_ERR_LOG_TORN, "record header cut at %zu of %u bytes", len,
                             IPC_WAL_RECORD_HEADER);
     }
-    if (get32(buf) != IPC_WAL_MAGIC)
+    if (zk_le_get32(buf) != IPC_WAL_MAGIC)
         return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "record magic is wrong");
     uint8_t type = buf[4];
     if (type != IPC_WAL_OPS && type != IPC_WAL_PROVEN)
         return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "unknown record type %u", type);
     if (buf[5] | buf[6] | buf[7] | buf[12] | buf[13] | buf[14] | buf[15])
         return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "reserved header bytes are not zero");
-    uint32_t payload = get32(buf + 8);
+    uint32_t payload = zk_le_get32(buf + 8);
     if (payload > IPC_WAL_MAX_PAYLOAD)
         return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "payload of %u bytes exceeds the cap of %u",
                             payload, IPC_WAL_MAX_PAYLOAD);
@@ -181,27 +155,27 @@ zk_err ipc_wal_decode(ipc_wal_record *rec, const uint8_t *buf, size_t len, zk_er
     if (len < size)
         return zk_error_set(err, ZK_ERR_LOG_TORN, "record of %zu bytes cut at %zu", size, len);
     uint32_t crc = ipc_crc32c(0, buf, size - IPC_WAL_RECORD_TRAILER);
-    if (crc != get32(buf + size - IPC_WAL_RECORD_TRAILER))
+    if (crc != zk_le_get32(buf + size - IPC_WAL_RECORD_TRAILER))
         return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "record checksum mismatch");
     const uint8_t *p = buf + IPC_WAL_RECORD_HEADER;
-    uint64_t lsn = get64(buf + 16);
+    uint64_t lsn = zk_le_get64(buf + 16);
     if (lsn == 0)
         return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "record sequence number 0");
     uint32_t count;
     uint64_t batch = 0;
     if (type == IPC_WAL_OPS) {
-        count = get32(p);
+        count = zk_le_get32(p);
         p += 4;
     } else {
-        batch = get64(p);
-        count = get32(p + 8);
+        batch = zk_le_get64(p);
+        count = zk_le_get32(p + 8);
         p += 12;
     }
     if ((size_t)count * entry != payload - fixed)
         return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "entry count %u does not match the payload", count);
     size_t boff = type == IPC_WAL_OPS ? 24 : 4;
     for (uint32_t i = 0; i < count; i++)
-        if (get64(p + (size_t)i * entry + boff) > IPC_BALANCE_MAX)
+        if (zk_le_get64(p + (size_t)i * entry + boff) > IPC_BALANCE_MAX)
             return zk_error_set(err, ZK_ERR_LOG_BAD_RECORD, "entry %u: balance above 2^63 - 1", i);
     rec->type = (ipc_wal_type)type;
     rec->lsn = lsn;
@@ -218,14 +192,14 @@ void ipc_wal_entry(const ipc_wal_record *rec, size_t i, ipc_wal_op *out)
     memset(out, 0, sizeof *out);
     if (rec->type == IPC_WAL_OPS) {
         const uint8_t *p = rec->entries + i * IPC_WAL_OP_SIZE;
-        out->id = get32(p);
+        out->id = zk_le_get32(p);
         memcpy(out->address, p + 4, IPC_ADDRESS_SIZE);
-        out->balance = get64(p + 24);
-        out->nonce = get32(p + 32);
+        out->balance = zk_le_get64(p + 24);
+        out->nonce = zk_le_get32(p + 32);
     } else {
         const uint8_t *p = rec->entries + i * IPC_WAL_PROVEN_SIZE;
-        out->id = get32(p);
-        out->balance = get64(p + 4);
-        out->nonce = get32(p + 12);
+        out->id = zk_le_get32(p);
+        out->balance = zk_le_get64(p + 4);
+        out->nonce = zk_le_get32(p + 12);
     }
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/endian.h"
 #include "common/log.h"
 #include "ipc/region.h"
 #include "ipc/wal.h"
@@ -87,34 +88,6 @@ static uint64_t random_u64(void)
     while (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
         if (errno != EINTR)
             ZK_PANIC("getrandom failed");
-    return v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
     return v;
 }
 
@@ -392,26 +365,26 @@ static zk_err snapshot_load(snapshot *s, int dir_fd, zk_error_detail *err, bool 
         goto cleanup;
     }
     const uint8_t *p = s->data;
-    if (get64(p) != SNAP_MAGIC || get32(p + 8) != SNAP_FORMAT || get32(p + 12) != SNAP_REC) {
+    if (zk_le_get64(p) != SNAP_MAGIC || zk_le_get32(p + 8) != SNAP_FORMAT || zk_le_get32(p + 12) != SNAP_REC) {
         rc = zk_error_set(err, ZK_ERR_SNAPSHOT_CORRUPT, "snapshot magic, format or record size is wrong");
         goto cleanup;
     }
-    s->log_id = get64(p + 16);
-    s->lsn = get64(p + 24);
-    s->count = get64(p + 32);
-    s->proven_batch = get64(p + 40);
+    s->log_id = zk_le_get64(p + 16);
+    s->lsn = zk_le_get64(p + 24);
+    s->count = zk_le_get64(p + 32);
+    s->proven_batch = zk_le_get64(p + 40);
     if (s->count > IPC_MAX_CAPACITY || s->size != SNAP_HEADER + s->count * SNAP_REC + 4) {
         rc = zk_error_set(err, ZK_ERR_SNAPSHOT_CORRUPT, "snapshot size %zu does not match its %llu accounts",
                           s->size, (unsigned long long)s->count);
         goto cleanup;
     }
-    if (ipc_crc32c(0, p, s->size - 4) != get32(p + s->size - 4)) {
+    if (ipc_crc32c(0, p, s->size - 4) != zk_le_get32(p + s->size - 4)) {
         rc = zk_error_set(err, ZK_ERR_SNAPSHOT_CORRUPT, "snapshot checksum mismatch");
         goto cleanup;
     }
     for (uint64_t i = 0; i < s->count; i++) {
         const uint8_t *r = p + SNAP_HEADER + i * SNAP_REC;
-        if (get64(r + 20) > IPC_BALANCE_MAX || get64(r + 32) > IPC_BALANCE_MAX) {
+        if (zk_le_get64(r + 20) > IPC_BALANCE_MAX || zk_le_get64(r + 32) > IPC_BALANCE_MAX) {
             rc = zk_error_set(err, ZK_ERR_SNAPSHOT_CORRUPT, "snapshot account %llu: balance above 2^63 - 1",
                               (unsigned long long)i);
             goto cleanup;
@@ -455,10 +428,10 @@ static int file_replace(int dir_fd, const char *name, const char *tmp, const uin
 static void log_header(uint8_t hdr[IPC_WAL_FILE_HEADER], uint64_t log_id, uint64_t base_lsn)
 {
     memset(hdr, 0, IPC_WAL_FILE_HEADER);
-    put64(hdr, IPC_WAL_FILE_MAGIC);
-    put32(hdr + 8, IPC_WAL_FORMAT);
-    put64(hdr + 16, log_id);
-    put64(hdr + 24, base_lsn);
+    zk_le_put64(hdr, IPC_WAL_FILE_MAGIC);
+    zk_le_put32(hdr + 8, IPC_WAL_FORMAT);
+    zk_le_put64(hdr + 16, log_id);
+    zk_le_put64(hdr + 24, base_lsn);
 }
 
 /* Starts an empty log whose first record will be `base_lsn`, replacing the old one. */
@@ -498,13 +471,13 @@ zk_err ipc_writer_snapshot(ipc_writer *w)
         goto cleanup;
     }
     memset(buf, 0, SNAP_HEADER);
-    put64(buf, SNAP_MAGIC);
-    put32(buf + 8, SNAP_FORMAT);
-    put32(buf + 12, SNAP_REC);
-    put64(buf + 16, w->log_id);
-    put64(buf + 24, lsn);
-    put64(buf + 32, count);
-    put64(buf + 40, atomic_load_explicit(&m->hdr->proven_batch, memory_order_relaxed));
+    zk_le_put64(buf, SNAP_MAGIC);
+    zk_le_put32(buf + 8, SNAP_FORMAT);
+    zk_le_put32(buf + 12, SNAP_REC);
+    zk_le_put64(buf + 16, w->log_id);
+    zk_le_put64(buf + 24, lsn);
+    zk_le_put64(buf + 32, count);
+    zk_le_put64(buf + 40, atomic_load_explicit(&m->hdr->proven_batch, memory_order_relaxed));
     size_t used = SNAP_HEADER;
     uint64_t off = 0;
     uint32_t crc = 0;
@@ -512,7 +485,7 @@ zk_err ipc_writer_snapshot(ipc_writer *w)
         if (used + SNAP_REC + 4 > SNAP_CHUNK || i == count) {
             crc = ipc_crc32c(crc, buf, used);
             if (i == count) {
-                put32(buf + used, crc);
+                zk_le_put32(buf + used, crc);
                 used += 4;
             }
             if (write_all(fd, buf, used, off) != 0) {
@@ -530,13 +503,13 @@ zk_err ipc_writer_snapshot(ipc_writer *w)
         for (int k = 0; k < 3; k++)
             a[k] = atomic_load_explicit(&r->addr[k], memory_order_relaxed);
         ipc_addr_unpack(p, a);
-        put64(p + 20, atomic_load_explicit(&r->balance, memory_order_relaxed));
-        put32(p + 28, (uint32_t)atomic_load_explicit(&r->nonce, memory_order_relaxed));
-        put64(p + 32, atomic_load_explicit(&r->proven_balance, memory_order_relaxed));
-        put32(p + 40, (uint32_t)atomic_load_explicit(&r->proven_nonce, memory_order_relaxed));
+        zk_le_put64(p + 20, atomic_load_explicit(&r->balance, memory_order_relaxed));
+        zk_le_put32(p + 28, (uint32_t)atomic_load_explicit(&r->nonce, memory_order_relaxed));
+        zk_le_put64(p + 32, atomic_load_explicit(&r->proven_balance, memory_order_relaxed));
+        zk_le_put32(p + 40, (uint32_t)atomic_load_explicit(&r->proven_nonce, memory_order_relaxed));
         const prv_gl *leaf = m->levels[0] + i * IPC_DIGEST;
         for (int k = 0; k < IPC_DIGEST; k++)
-            put64(p + 44 + 8 * k, leaf[k]);
+            zk_le_put64(p + 44 + 8 * k, leaf[k]);
         used += SNAP_REC;
     }
     if (fsync(fd) != 0) {
@@ -584,7 +557,7 @@ typedef struct log_scan {
 static bool valid_record_after(const uint8_t *data, size_t size, size_t from)
 {
     for (size_t q = from; q + IPC_WAL_RECORD_HEADER <= size; q++) {
-        if (get32(data + q) != IPC_WAL_MAGIC)
+        if (zk_le_get32(data + q) != IPC_WAL_MAGIC)
             continue;
         ipc_wal_record rec;
         if (ipc_wal_decode(&rec, data + q, size - q, NULL) == ZK_OK)
@@ -607,10 +580,10 @@ static zk_err log_scan_file(log_scan *ls, int fd, zk_error_detail *err)
         ls->data = NULL;
         return io_error(err, "mmap", LOG_NAME);
     }
-    if (get64(ls->data) != IPC_WAL_FILE_MAGIC || get32(ls->data + 8) != IPC_WAL_FORMAT)
+    if (zk_le_get64(ls->data) != IPC_WAL_FILE_MAGIC || zk_le_get32(ls->data + 8) != IPC_WAL_FORMAT)
         return zk_error_set(err, ZK_ERR_LOG_CORRUPT, "log file magic or format is wrong");
-    ls->log_id = get64(ls->data + 16);
-    ls->base_lsn = get64(ls->data + 24);
+    ls->log_id = zk_le_get64(ls->data + 16);
+    ls->base_lsn = zk_le_get64(ls->data + 24);
     if (ls->base_lsn == 0)
         return zk_error_set(err, ZK_ERR_LOG_CORRUPT, "log base sequence number 0");
     size_t off = IPC_WAL_FILE_HEADER;
@@ -765,10 +738,10 @@ static zk_err region_rebuild(ipc_writer *w, const snapshot *snap, const log_scan
                               (unsigned long long)i);
             goto cleanup;
         }
-        account_create(m, (uint32_t)i, r, get64(r + 20), get32(r + 28), get64(r + 32), get32(r + 40));
+        account_create(m, (uint32_t)i, r, zk_le_get64(r + 20), zk_le_get32(r + 28), zk_le_get64(r + 32), zk_le_get32(r + 40));
         prv_gl *leaf = m->levels[0] + i * IPC_DIGEST;
         for (int k = 0; k < IPC_DIGEST; k++)
-            leaf[k] = prv_gl_from_u64(get64(r + 44 + 8 * k));
+            leaf[k] = prv_gl_from_u64(zk_le_get64(r + 44 + 8 * k));
     }
     w->touched = calloc(((uint64_t)capacity + 63) / 64, sizeof *w->touched);
     if (w->touched == NULL) {

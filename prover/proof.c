@@ -3,6 +3,8 @@
  */
 #include "prover/proof.h"
 
+#include "common/endian.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,15 +115,13 @@ static void put_u16(writer *w, uint16_t v)
 static void put_u32(writer *w, uint32_t v)
 {
     uint8_t b[4];
-    for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    zk_le_put32(b, v);
     put_bytes(w, b, 4);
 }
 static void put_u64(writer *w, uint64_t v)
 {
     uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    zk_le_put64(b, v);
     put_bytes(w, b, 8);
 }
 static void put_gls(writer *w, const prv_gl *v, size_t n)
