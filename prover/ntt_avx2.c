@@ -108,18 +108,61 @@ static inline __m256i mul_w4_s(__m256i v)
 }
 
 /*
+ * Steps (bfly4_run) or 16-point groups (last4) done side by side per loop
+ * iteration. One radix-4 step is a long dependency chain; with two written
+ * operation by operation side by side the out-of-order core finds independent
+ * work (2^20 forward −6 %). A plainly unrolled loop gained nothing and 4 was
+ * slower than 2.
+ */
+#define ILV 2
+
+/*
  * Two stages at once on a_k[i] = a[j + k·q]: with u = x0 - x2, v = x1 - x3 and
  * W = ω_{4q}, the halves-2q then halves-q butterflies give
  *   x0 + x1 + x2 + x3, (y0 - y1)·W^2j, (u + ω_4 v)·W^j, (u - ω_4 v)·W^3j
  * (y0 = x0 + x2, y1 = x1 + x3): three general products and one by ω_4 = 2^48
  * instead of four general products.
  */
+
 static void bfly4_run(prv_gl *restrict a0, prv_gl *restrict a1, prv_gl *restrict a2, prv_gl *restrict a3,
                       const prv_gl *restrict w1, const prv_gl *restrict w1b, const prv_gl *restrict w2,
                       const prv_gl *restrict w3, size_t q)
 {
     (void)w1b; /* = w1·ω_4, folded into the ω_4 product */
-    for (size_t i = 0; i < q; i += 4) {
+    size_t i = 0;
+    for (; i + 4 * ILV <= q; i += 4 * ILV) {
+        __m256i x0[ILV], x1[ILV], x2[ILV], x3[ILV], y0[ILV], y1[ILV], us[ILV], vw[ILV], d[ILV];
+        for (int u = 0; u < ILV; u++) {
+            x1[u] = load(a1 + i + 4 * u);
+            x3[u] = load(a3 + i + 4 * u);
+        }
+        for (int u = 0; u < ILV; u++)
+            vw[u] = mul_w4_s(sub_ss(x1[u], x3[u]));
+        for (int u = 0; u < ILV; u++) {
+            x0[u] = load(a0 + i + 4 * u);
+            x2[u] = load(a2 + i + 4 * u);
+        }
+        for (int u = 0; u < ILV; u++) {
+            y0[u] = add_ss(x0[u], x2[u]);
+            y1[u] = add_ss(x1[u], x3[u]);
+            us[u] = _mm256_xor_si256(sub_ss(x0[u], x2[u]), SIGN_BIT);
+        }
+        for (int u = 0; u < ILV; u++)
+            store(a0 + i + 4 * u, add_ss(y0[u], y1[u]));
+        for (int u = 0; u < ILV; u++)
+            d[u] = mul_s(sub_ss(y0[u], y1[u]), load(w2 + i + 4 * u));
+        for (int u = 0; u < ILV; u++)
+            store(a1 + i + 4 * u, d[u]);
+        for (int u = 0; u < ILV; u++)
+            d[u] = mul_s(_mm256_xor_si256(add_ss(us[u], vw[u]), SIGN_BIT), load(w1 + i + 4 * u));
+        for (int u = 0; u < ILV; u++)
+            store(a2 + i + 4 * u, d[u]);
+        for (int u = 0; u < ILV; u++)
+            d[u] = mul_s(sub_ss(us[u], vw[u]), load(w3 + i + 4 * u));
+        for (int u = 0; u < ILV; u++)
+            store(a3 + i + 4 * u, d[u]);
+    }
+    for (; i < q; i += 4) {
         __m256i x0 = load(a0 + i), x1 = load(a1 + i), x2 = load(a2 + i), x3 = load(a3 + i);
         __m256i y0 = add_ss(x0, x2), y1 = add_ss(x1, x3);               /* shifted */
         __m256i us = _mm256_xor_si256(sub_ss(x0, x2), SIGN_BIT);         /* shifted */
@@ -189,12 +232,49 @@ static void last2(prv_gl *a, size_t n, prv_gl w4)
     }
 }
 
-/* The last four stages, one group of 16 in four registers; the twiddles stay in registers. */
+/* The last four stages, one group of 16 in four registers; the twiddles stay in
+ * registers. ILV groups go side by side (see bfly4_run). */
 static void last4(prv_gl *a, size_t n, const prv_gl *t8, const prv_gl *t4, prv_gl w4)
 {
     __m256i w = _mm256_set1_epi64x((long long)w4);
     __m256i w8a = load(t8), w8b = load(t8 + 4), w4v = load(t4);
-    for (size_t g = 0; g < n; g += 16) {
+    size_t g = 0;
+    for (; g + 16 * ILV <= n; g += 16 * ILV) {
+        __m256i x0[ILV], x1[ILV], x2[ILV], x3[ILV], y0[ILV], y1[ILV], y2[ILV], y3[ILV];
+        for (int u = 0; u < ILV; u++) {
+            x0[u] = load(a + g + 16 * u);
+            x1[u] = load(a + g + 16 * u + 4);
+            x2[u] = load(a + g + 16 * u + 8);
+            x3[u] = load(a + g + 16 * u + 12);
+        }
+        /* half 8: (x0, x2) and (x1, x3) */
+        for (int u = 0; u < ILV; u++) {
+            y0[u] = add_ss(x0[u], x2[u]);
+            y2[u] = mul_s(sub_ss(x0[u], x2[u]), w8a);
+        }
+        for (int u = 0; u < ILV; u++) {
+            y1[u] = add_ss(x1[u], x3[u]);
+            y3[u] = mul_s(sub_ss(x1[u], x3[u]), w8b);
+        }
+        /* half 4: (y0, y1) and (y2, y3) */
+        for (int u = 0; u < ILV; u++) {
+            x0[u] = add_ss(y0[u], y1[u]);
+            x1[u] = mul_s(sub_ss(y0[u], y1[u]), w4v);
+        }
+        for (int u = 0; u < ILV; u++) {
+            x2[u] = add_ss(y2[u], y3[u]);
+            x3[u] = mul_s(sub_ss(y2[u], y3[u]), w4v);
+        }
+        for (int u = 0; u < ILV; u++)
+            last2_regs(&x0[u], &x1[u], &x2[u], &x3[u], w);
+        for (int u = 0; u < ILV; u++) {
+            store(a + g + 16 * u, x0[u]);
+            store(a + g + 16 * u + 4, x1[u]);
+            store(a + g + 16 * u + 8, x2[u]);
+            store(a + g + 16 * u + 12, x3[u]);
+        }
+    }
+    for (; g < n; g += 16) {
         __m256i x0 = load(a + g), x1 = load(a + g + 4), x2 = load(a + g + 8), x3 = load(a + g + 12);
         /* half 8: (x0, x2) and (x1, x3) */
         __m256i y0 = add_ss(x0, x2), y2 = mul_s(sub_ss(x0, x2), w8a);
