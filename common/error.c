@@ -48,6 +48,9 @@ const char *zk_strerror(zk_err code)
     case ZK_ERR_PRV_TRACE: return "trace does not satisfy the AIR";
     case ZK_ERR_PRV_PROOF_MALFORMED: return "malformed proof";
     case ZK_ERR_PRV_PROOF_REJECTED: return "proof rejected";
+    case ZK_ERR_BATCH_MALFORMED: return "malformed batch data";
+    case ZK_ERR_BATCH_INCONSISTENT: return "inconsistent batch public data";
+    case ZK_ERR_BATCH_WITNESS: return "batch witness does not match the state";
     case ZK_ERR_L1_RPC: return "L1 node returned an error";
     case ZK_ERR_L1_HTTP_STATUS: return "L1 node returned an unexpected HTTP status";
     case ZK_ERR_L1_RATE_LIMITED: return "L1 node is rate limiting (HTTP 429)";
@@ -59,6 +62,11 @@ const char *zk_strerror(zk_err code)
     case ZK_ERR_L1_DATA_DIR: return "watcher data belongs to another chain or bridge";
     case ZK_ERR_STREAM_CHANGED: return "deposit stream id changed";
     case ZK_ERR_STREAM_PROTOCOL: return "deposit stream protocol violation";
+    case ZK_ERR_SC_OVERLOADED: return "overloaded: the mempool is full, retry later";
+    case ZK_ERR_SC_STOPPING: return "shutting down";
+    case ZK_ERR_SC_STORE: return "sidecar store failure";
+    case ZK_ERR_SC_DEPOSIT_ORDER: return "deposit out of order";
+    case ZK_ERR_WORKER_PROTOCOL: return "proving worker protocol violation";
     }
     return "unknown error";
 }
@@ -66,7 +74,7 @@ const char *zk_strerror(zk_err code)
 bool zk_err_is_retryable(zk_err code)
 {
     return code == ZK_ERR_TIMEOUT || code == ZK_ERR_CLOSED || code == ZK_ERR_L1_RATE_LIMITED
-           || code == ZK_ERR_L1_RACE;
+           || code == ZK_ERR_L1_RACE || code == ZK_ERR_SC_OVERLOADED;
 }
 
 zk_err zk_error_set(zk_error_detail *d, zk_err code, const char *fmt, ...)

@@ -76,6 +76,11 @@ typedef enum zk_err {
     ZK_ERR_PRV_PROOF_MALFORMED = 223, /* proof bytes do not decode (version, length, encoding) */
     ZK_ERR_PRV_PROOF_REJECTED = 224,  /* a well-formed proof that does not verify */
 
+    /* batches (prover/batch.h) */
+    ZK_ERR_BATCH_MALFORMED = 230,     /* batch public data, job or artifact bytes do not decode */
+    ZK_ERR_BATCH_INCONSISTENT = 231,  /* public data breaks its own rules (ids, deposit range, counts) */
+    ZK_ERR_BATCH_WITNESS = 232,       /* a job's witnesses do not chain from the old root */
+
     /* L1 watcher (l1-watcher/l1w.h) */
     ZK_ERR_L1_RPC = 300,           /* the node answered with a JSON-RPC error object */
     ZK_ERR_L1_HTTP_STATUS = 301,   /* the node answered an HTTP status other than 200 */
@@ -88,6 +93,13 @@ typedef enum zk_err {
     ZK_ERR_L1_DATA_DIR = 308,      /* the outbox belongs to another chain, bridge or start block */
     ZK_ERR_STREAM_CHANGED = 320,   /* fatal: the producer's stream id changed (outbox wiped) */
     ZK_ERR_STREAM_PROTOCOL = 321,  /* a stream peer broke the protocol (bad frame, wrong version) */
+
+    /* sidecar (sidecar/) */
+    ZK_ERR_SC_OVERLOADED = 400,    /* retryable: the mempool is full (API code 1005) */
+    ZK_ERR_SC_STOPPING = 401,      /* the daemon is shutting down */
+    ZK_ERR_SC_STORE = 402,         /* the sidecar's store failed or is inconsistent */
+    ZK_ERR_SC_DEPOSIT_ORDER = 403, /* a deposit out of id order (not the next one expected) */
+    ZK_ERR_WORKER_PROTOCOL = 410,  /* a proving worker or dispatcher broke the job protocol */
 } zk_err;
 
 /* A short, stable, human-readable description of `code` ("bad hex").

@@ -12,25 +12,9 @@
 
 #include <msgpack.h>
 
+#include "common/msgpack.h"
+
 /* ------------------------------------------------------------- encoding */
-
-typedef struct wbuf {
-    uint8_t *p;
-    size_t cap, len;
-    bool overflow;
-} wbuf;
-
-static int wbuf_write(void *data, const char *buf, size_t len)
-{
-    wbuf *w = data;
-    if (w->len + len > w->cap) {
-        w->overflow = true;
-        return -1;
-    }
-    memcpy(w->p + w->len, buf, len);
-    w->len += len;
-    return 0;
-}
 
 static void pack_bin(msgpack_packer *pk, const uint8_t *b, size_t n)
 {
@@ -40,9 +24,9 @@ static void pack_bin(msgpack_packer *pk, const uint8_t *b, size_t n)
 
 zk_err l1w_msg_encode(uint8_t *buf, size_t cap, size_t *len, const l1w_msg *m)
 {
-    wbuf w = { .p = buf, .cap = cap };
+    zk_mp_sink w = { .p = buf, .cap = cap };
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &w, wbuf_write);
+    msgpack_packer_init(&pk, &w, zk_mp_sink_write);
     switch (m->type) {
     case L1W_MSG_HELLO:
         msgpack_pack_array(&pk, 5);
@@ -107,95 +91,20 @@ zk_err l1w_msg_encode(uint8_t *buf, size_t cap, size_t *len, const l1w_msg *m)
 
 /* ------------------------------------------------------------- decoding */
 
-/*
- * The decoder reads msgpack by hand instead of with msgpack_unpack_next:
- * msgpack-c allocates what a container header declares before it sees the
- * elements, so a 5-byte frame announcing 2^32 elements asks for gigabytes
- * (found by fuzz_stream_record). Our messages are flat arrays of at most 10
- * scalars, so a reader for exactly that — unsigned integers, bin, str — is
- * short, and every length is checked against the bytes that remain.
- */
+/* The decoder reads msgpack with the bounded reader of common/msgpack.h
+ * (msgpack-c's unpacker allocates what a header announces: see there). */
 
-typedef enum mp_kind { MP_UINT, MP_BIN, MP_STR } mp_kind;
-
-typedef struct mp_item {
-    mp_kind kind;
-    uint64_t u;             /* MP_UINT */
-    const uint8_t *ptr;     /* MP_BIN, MP_STR */
-    size_t len;
-} mp_item;
-
-typedef struct mp_reader {
-    const uint8_t *p;
-    size_t left;
-} mp_reader;
-
-static bool mp_take(mp_reader *r, uint64_t *out, size_t n)
+static zk_err get_u64(uint64_t *out, zk_error_detail *err, const zk_mp_item *it, const char *what)
 {
-    if (r->left < n)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | r->p[i];
-    r->p += n;
-    r->left -= n;
-    *out = v;
-    return true;
-}
-
-static zk_err mp_item_read(mp_reader *r, mp_item *it, zk_error_detail *err, const char *what)
-{
-    uint64_t b, n;
-    if (!mp_take(r, &b, 1))
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: message ends early", what);
-    size_t lenbytes = 0;
-    if (b <= 0x7f) {
-        it->kind = MP_UINT;
-        it->u = b;
-        return ZK_OK;
-    }
-    if (b >= 0xcc && b <= 0xcf) {
-        it->kind = MP_UINT;
-        if (!mp_take(r, &it->u, (size_t)1 << (b - 0xcc)))
-            return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: message ends early", what);
-        return ZK_OK;
-    }
-    if (b >= 0xa0 && b <= 0xbf) {
-        it->kind = MP_STR;
-        n = b & 0x1f;
-    } else if (b >= 0xc4 && b <= 0xc6) {
-        it->kind = MP_BIN;
-        lenbytes = (size_t)1 << (b - 0xc4);
-    } else if (b >= 0xd9 && b <= 0xdb) {
-        it->kind = MP_STR;
-        lenbytes = (size_t)1 << (b - 0xd9);
-    } else {
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: msgpack type 0x%02x not allowed here", what,
-                            (unsigned)b);
-    }
-    if (lenbytes && !mp_take(r, &n, lenbytes))
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: message ends early", what);
-    if (n > r->left)
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s: %llu bytes announced, %zu left", what,
-                            (unsigned long long)n, r->left);
-    it->ptr = r->p;
-    it->len = (size_t)n;
-    r->p += n;
-    r->left -= (size_t)n;
-    return ZK_OK;
-}
-
-static zk_err get_u64(uint64_t *out, zk_error_detail *err, const mp_item *it, const char *what)
-{
-    if (it->kind != MP_UINT)
+    if (it->kind != ZK_MP_UINT)
         return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s is not an unsigned integer", what);
     *out = it->u;
     return ZK_OK;
 }
 
-static zk_err get_bin(uint8_t *out, size_t n, zk_error_detail *err, const mp_item *it, const char *what)
+static zk_err get_bin(uint8_t *out, size_t n, zk_error_detail *err, const zk_mp_item *it, const char *what)
 {
-    if (it->kind != MP_BIN || it->len != n)
+    if (it->kind != ZK_MP_BIN || it->len != n)
         return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s is not %zu bytes of binary", what, n);
     memcpy(out, it->ptr, n);
     return ZK_OK;
@@ -210,27 +119,12 @@ zk_err l1w_msg_decode(l1w_msg *m, zk_error_detail *err, const uint8_t *buf, size
     if (len > L1W_MSG_MAX)
         return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message of %zu bytes exceeds %d", len,
                             L1W_MSG_MAX);
-    mp_reader r = { .p = buf, .left = len };
-    uint64_t b, n;
-    if (!mp_take(&r, &b, 1))
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "empty message");
-    if (b >= 0x90 && b <= 0x9f)
-        n = b & 0x0f;
-    else if (b == 0xdc || b == 0xdd) {
-        if (!mp_take(&r, &n, b == 0xdc ? 2 : 4))
-            return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message ends early");
-    } else
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message is not a msgpack array");
-    if (n == 0 || n > MSG_ELEMENTS_MAX)
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message array of %llu elements",
-                            (unsigned long long)n);
-    mp_item e[MSG_ELEMENTS_MAX];
+    zk_mp_item e[MSG_ELEMENTS_MAX];
+    size_t n;
+    const char *why;
     zk_err rc;
-    for (size_t i = 0; i < n; i++)
-        if ((rc = mp_item_read(&r, &e[i], err, "element")) != ZK_OK)
-            return rc;
-    if (r.left != 0)
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%zu bytes after the message", r.left);
+    if (!zk_mp_read_flat(buf, len, e, MSG_ELEMENTS_MAX, &n, &why))
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "%s", why);
     uint64_t type = 0;
     if ((rc = get_u64(&type, err, &e[0], "type")) != ZK_OK)
         return rc;
@@ -238,8 +132,8 @@ zk_err l1w_msg_decode(l1w_msg *m, zk_error_detail *err, const uint8_t *buf, size
         return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "unknown message type %llu",
                             (unsigned long long)type);
     if (n != msg_sizes[type])
-        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message type %llu with %llu elements, not %u",
-                            (unsigned long long)type, (unsigned long long)n, msg_sizes[type]);
+        return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "message type %llu with %zu elements, not %u",
+                            (unsigned long long)type, n, msg_sizes[type]);
     m->type = (l1w_msg_type)type;
     switch (m->type) {
     case L1W_MSG_HELLO:
@@ -280,7 +174,7 @@ zk_err l1w_msg_decode(l1w_msg *m, zk_error_detail *err, const uint8_t *buf, size
     case L1W_MSG_ERROR:
         if ((rc = get_u64(&m->code, err, &e[1], "code")) != ZK_OK)
             break;
-        if (e[2].kind != MP_STR || e[2].len >= sizeof m->text || memchr(e[2].ptr, '\0', e[2].len) != NULL) {
+        if (e[2].kind != ZK_MP_STR || e[2].len >= sizeof m->text || memchr(e[2].ptr, '\0', e[2].len) != NULL) {
             rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "error text is not a string of < %zu bytes",
                               sizeof m->text);
             break;
