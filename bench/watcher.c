@@ -15,7 +15,6 @@
  */
 #include "bench/bench.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,25 +23,10 @@
 #include "l1-watcher/devnet.h"
 #include "l1-watcher/l1w.h"
 
-typedef struct run_arg {
-    l1w_watcher *w;
-    zk_err rc;
-    zk_error_detail e;
-} run_arg;
-
-static void *run_thread(void *p)
-{
-    run_arg *a = p;
-    a->rc = l1w_watcher_run(a->w, &a->e);
-    return NULL;
-}
-
 typedef struct session {
     l1w_watcher *w;
     l1w_consumer *k;
-    pthread_t t;
-    run_arg ra;
-    bool started;
+    l1w_watcher_thread *t;
 } session;
 
 static int session_start(session *s, l1w_devnet *d, bool ipc, uint64_t from, uint32_t conf, const char *tag)
@@ -66,18 +50,21 @@ static int session_start(session *s, l1w_devnet *d, bool ipc, uint64_t from, uin
         fprintf(stderr, "zkcar bench watcher: %s\n", e.text);
         return 1;
     }
-    s->ra.w = s->w;
-    if (pthread_create(&s->t, NULL, run_thread, &s->ra) != 0)
+    if (l1w_watcher_start(&s->t, s->w, &e) != ZK_OK) {
+        fprintf(stderr, "zkcar bench watcher: %s\n", e.text);
         return 1;
-    s->started = true;
+    }
     return 0;
 }
 
 static void session_stop(session *s, const char *dir_base, const char *tag)
 {
-    if (s->started) {
+    if (s->t != NULL) {
         l1w_watcher_stop(s->w);
-        pthread_join(s->t, NULL);
+        zk_error_detail e = { 0 };
+        if (l1w_watcher_join(s->t, &e) != ZK_OK)
+            fprintf(stderr, "zkcar bench watcher: the watcher stopped: %s\n", e.text);
+        s->t = NULL;
     }
     l1w_consumer_destroy(s->k);
     l1w_watcher_destroy(s->w);

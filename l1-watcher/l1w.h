@@ -264,6 +264,20 @@ void l1w_watcher_stats(l1w_watcher *w, l1w_stats *out);
 /* Frees; the watcher must not be running. NULL is fine. */
 void l1w_watcher_destroy(l1w_watcher *w);
 
+/* Running a watcher on a thread of its own (the one trampoline for `zkcar
+ * run`, the benchmark and the tests). l1w_watcher_start calls
+ * l1w_watcher_run(w) on a new thread; *out belongs to the caller until
+ * l1w_watcher_join. ZK_ERR_NOMEM, ZK_ERR_IO (no thread). */
+typedef struct l1w_watcher_thread l1w_watcher_thread;
+zk_err l1w_watcher_start(l1w_watcher_thread **out, l1w_watcher *w, zk_error_detail *err) ZK_MUST_CHECK;
+/* True once run() has returned (stopped, or a fatal condition). Thread-safe. */
+bool l1w_watcher_done(const l1w_watcher_thread *t);
+/* Waits for the thread (it does not stop the watcher: call l1w_watcher_stop
+ * first unless run() has returned), frees `t` and returns run()'s result,
+ * with its detail copied into `err` (may be NULL) when it is not ZK_OK.
+ * NULL gives ZK_OK. The watcher itself stays the caller's to destroy. */
+zk_err l1w_watcher_join(l1w_watcher_thread *t, zk_error_detail *err);
+
 /* `zkcar watch`: flags per SPEC §1 (see docs/l1-watcher.md). Exit 0 on
  * SIGINT/SIGTERM, 1 on a runtime failure, 2 on bad usage. */
 int l1w_watch_main(int argc, char **argv);

@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +18,6 @@
 #include "tests/l1-watcher/harness.h"
 
 enum { TOTAL = 10000, PER_BLOCK = 100 };
-
-typedef struct run_arg {
-    l1w_watcher *w;
-    zk_err rc;
-    zk_error_detail e;
-} run_arg;
-
-static void *run_thread(void *p)
-{
-    run_arg *a = p;
-    a->rc = l1w_watcher_run(a->w, &a->e);
-    return NULL;
-}
 
 /* Catches up from scratch over `existing` confirmed deposits: the TOTAL made by
  * test_catchup, then one per earlier pass (amount FOLLOW_AMOUNT), then follows
@@ -57,10 +43,9 @@ static void catch_up(th_anvil *a, uint64_t deploy, bool ipc, uint64_t existing)
     zk_error_detail e = { 0 };
     if (l1w_watcher_create(&w, &e, &cfg, NULL, NULL) != ZK_OK)
         fail_msg("%s", e.text);
-    run_arg ra = { .w = w };
-    pthread_t t;
+    l1w_watcher_thread *t;
     int64_t t0 = th_now_ms();
-    assert_int_equal(pthread_create(&t, NULL, run_thread, &ra), 0);
+    assert_int_equal(l1w_watcher_start(&t, w, &e), ZK_OK);
     l1w_consumer *k;
     assert_int_equal(l1w_consumer_create(&k, &e, ep, 0, 0, 1024), ZK_OK);
     for (uint64_t i = 0; i < existing; i++) {
@@ -94,8 +79,7 @@ static void catch_up(th_anvil *a, uint64_t deploy, bool ipc, uint64_t existing)
     assert_int_equal(r.deposit.amount_gwei, FOLLOW_AMOUNT);
     l1w_consumer_destroy(k);
     l1w_watcher_stop(w);
-    pthread_join(t, NULL);
-    assert_int_equal(ra.rc, ZK_OK);
+    assert_int_equal(l1w_watcher_join(t, &e), ZK_OK);
     l1w_stats s;
     l1w_watcher_stats(w, &s);
     assert_int_equal(s.next_deposit_id, existing + 1);

@@ -756,19 +756,6 @@ static void test_rpc_create(void **state)
     l1w_rpc_destroy(r);
 }
 
-typedef struct run_arg {
-    l1w_watcher *w;
-    zk_err rc;
-    zk_error_detail e;
-} run_arg;
-
-static void *run_thread(void *p)
-{
-    run_arg *a = p;
-    a->rc = l1w_watcher_run(a->w, &a->e);
-    return NULL;
-}
-
 static void make_watcher(l1w_watcher **w, const char *url, char *dir, size_t dircap, uint32_t conf)
 {
     snprintf(dir, dircap, "/tmp/zkcar-fakew-XXXXXX");
@@ -826,9 +813,9 @@ static void test_logs_halving(void **state)
         fake_url(&f, url, sizeof url);
         l1w_watcher *w;
         make_watcher(&w, url, dir, sizeof dir, 1);
-        run_arg a = { .w = w };
-        pthread_t t;
-        assert_int_equal(pthread_create(&t, NULL, run_thread, &a), 0);
+        l1w_watcher_thread *t;
+        zk_error_detail te = { 0 };
+        assert_int_equal(l1w_watcher_start(&t, w, &te), ZK_OK);
         l1w_stats s;
         for (int i = 0; i < 1000; i++) {
             l1w_watcher_stats(w, &s);
@@ -837,8 +824,7 @@ static void test_logs_halving(void **state)
             usleep(10000);
         }
         l1w_watcher_stop(w);
-        pthread_join(t, NULL);
-        assert_int_equal(a.rc, ZK_OK);
+        assert_int_equal(l1w_watcher_join(t, &te), ZK_OK);
         l1w_watcher_stats(w, &s);
         assert_int_equal(s.l1_confirmed, FAKE_HEAD);
         assert_int_equal(s.l1_head, FAKE_HEAD);
@@ -886,13 +872,12 @@ static void test_failures_are_retried(void **state)
         fake_url(&f, url, sizeof url);
         l1w_watcher *w;
         make_watcher(&w, url, dir, sizeof dir, 12);
-        run_arg a = { .w = w };
-        pthread_t t;
-        assert_int_equal(pthread_create(&t, NULL, run_thread, &a), 0);
+        l1w_watcher_thread *t;
+        zk_error_detail te = { 0 };
+        assert_int_equal(l1w_watcher_start(&t, w, &te), ZK_OK);
         usleep(1000000);
         l1w_watcher_stop(w);
-        pthread_join(t, NULL);
-        assert_int_equal(a.rc, ZK_OK);
+        assert_int_equal(l1w_watcher_join(t, &te), ZK_OK);
         l1w_stats s;
         l1w_watcher_stats(w, &s);
         /* Backoff 100, 200, 400 ms ...: about 4 attempts in a second, not hundreds. */
