@@ -135,4 +135,18 @@ void ipc_tree_path(const ipc_map *m, uint64_t count, uint32_t id, ipc_path *out)
 void ipc_tree_set_leaf(const ipc_map *m, uint64_t count, uint32_t id,
                        const prv_gl leaf[IPC_DIGEST], prv_gl out_root[IPC_DIGEST]);
 
+struct ipc_wal_op;
+/* The witnesses that applying ops[0..n) one by one to the tree over `count`
+ * accounts would give (ipc_writer_commit's), computed level by level for all
+ * ops together without writing to the region (ipc/preview.c). Every op must
+ * fit: an existing id, or the next new one in order. With `roots` false only
+ * ids, leaves and siblings are complete, plus the first op's old root and
+ * the last op's new root (the other roots are zero): a proving job needs no
+ * more, and it saves about a third of the hashing. One thread: the
+ * sequencer calls it while provers hold the cores. ZK_ERR_NOMEM. */
+zk_err ipc_tree_preview(const ipc_map *m, uint64_t count, const struct ipc_wal_op *ops, size_t n, bool roots,
+                        ipc_witness *wit);
+/* ipc_writer_preview with `roots` as above (for ipc_batch_build). */
+zk_err ipc_writer_preview_siblings(ipc_writer *w, ipc_witness *witnesses, size_t nwit);
+
 #endif

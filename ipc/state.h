@@ -171,6 +171,16 @@ size_t ipc_writer_staged(const ipc_writer *w);
  * no-op. */
 zk_err ipc_writer_commit(ipc_writer *w, ipc_witness *witnesses, size_t nwit) ZK_MUST_CHECK;
 
+/* The witnesses ipc_writer_commit(w, witnesses, nwit) would write for the
+ * staged group, computed against the committed tree without changing it
+ * (the region, the log and the staged group stay as they are). nwit >=
+ * ipc_writer_staged(w). ZK_ERR_NOMEM. */
+zk_err ipc_writer_preview(ipc_writer *w, ipc_witness *witnesses, size_t nwit) ZK_MUST_CHECK;
+
+/* Drops every staged operation (ids handed out to new addresses are
+ * released). */
+void ipc_writer_discard(ipc_writer *w);
+
 /* Records that batch `batch` is proven and that, as of it, the accounts
  * ids[i] have balances[i] and nonces[i] (the sidecar passes the touched
  * accounts' post-batch values). Durable (own log record and fdatasync)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf/probes.h"
 #include "ipc/region.h"
 #include "prover/poseidon2.h"
 
@@ -243,6 +244,7 @@ void ipc_tree_update(const ipc_map *m, ipc_tree_scratch *s, const uint32_t *ids,
 {
     if (n > s->max_ids)
         ZK_PANIC("tree update larger than its scratch");
+    ZKBPF_BEGIN(tree_update);
     size_t n0 = n, n1 = 0;
     unsigned top = IPC_TREE_DEPTH;
     if (s->threads >= 2 && n >= 1024) {
@@ -294,6 +296,7 @@ void ipc_tree_update(const ipc_map *m, ipc_tree_scratch *s, const uint32_t *ids,
         memcpy(out_root, ipc_empty_hash(IPC_TREE_DEPTH), IPC_DIGEST * sizeof(prv_gl));
     else
         memcpy(out_root, m->levels[IPC_TREE_DEPTH], IPC_DIGEST * sizeof(prv_gl));
+    ZKBPF_END(tree_update);
 }
 
 /* ---- dense builds ----------------------------------------------------------- */

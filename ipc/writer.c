@@ -1190,3 +1190,23 @@ uint32_t ipc_writer_count(const ipc_writer *w)
 }
 
 uint64_t ipc_writer_lsn(const ipc_writer *w) { return w->next_lsn - 1; }
+
+static zk_err preview(ipc_writer *w, ipc_witness *witnesses, size_t nwit, bool roots)
+{
+    if (nwit < w->nops || (w->nops > 0 && witnesses == NULL))
+        ZK_PANIC("witness array smaller than the staged group");
+    uint64_t count = atomic_load_explicit(&w->map.hdr->count, memory_order_relaxed);
+    return ipc_tree_preview(&w->map, count, w->ops, w->nops, roots, witnesses);
+}
+
+zk_err ipc_writer_preview(ipc_writer *w, ipc_witness *witnesses, size_t nwit)
+{
+    return preview(w, witnesses, nwit, true);
+}
+
+zk_err ipc_writer_preview_siblings(ipc_writer *w, ipc_witness *witnesses, size_t nwit)
+{
+    return preview(w, witnesses, nwit, false);
+}
+
+void ipc_writer_discard(ipc_writer *w) { staging_clear(w); }

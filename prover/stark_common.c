@@ -4,6 +4,8 @@
  */
 #include "prover/stark_internal.h"
 
+#include <stdlib.h>
+
 #include "prover/soundness.h"
 
 /* Blowup 2 (rate 1/2), 180 queries, 20 bits of grinding, arity 8 down to
@@ -101,7 +103,50 @@ void prv_stark_powers(prv_gl3 *out, prv_gl3 alpha, size_t n)
 }
 
 /* Periodic column k at the point y = z^(n/period): barycentric interpolation
- * over the subgroup of size `period` (y is outside it because z^n != 1). */
+ * over the subgroup of size `period` (y is outside it because z^n != 1),
+ *     v(y) = (y^m - 1)/m * sum_i v_i w^i / (y - w^i).
+ * The weights e_i = w^i / (y - w^i) do not depend on the column, so they are
+ * computed once (one batch inversion) and each column costs a dot product of
+ * m base elements with them: O(m) multiplications, no inversion. */
+static void periodic_weights(prv_gl3 *e, unsigned log_period, prv_gl3 y)
+{
+    size_t m = (size_t)1 << log_period;
+    prv_gl w = prv_gl_root_of_unity(log_period), wi = 1;
+    for (size_t i = 0; i < m; i++) {
+        e[i] = prv_gl3_sub(y, prv_gl3_from_base(wi));
+        wi = prv_gl_mul(wi, w);
+    }
+    prv_gl3_batch_inv(e, m);
+    wi = 1;
+    for (size_t i = 0; i < m; i++) {
+        e[i] = prv_gl3_mul_base(e[i], wi);
+        wi = prv_gl_mul(wi, w);
+    }
+}
+
+/* sum_i e_i * vals[i] with one reduction per coordinate (128-bit partial
+ * sums plus a count of their wrap-arounds, each worth 2^128 = -2^32 mod p). */
+static prv_gl3 periodic_dot(const prv_gl3 *e, const prv_gl *vals, size_t m)
+{
+    unsigned __int128 acc[3] = { 0, 0, 0 };
+    uint64_t wraps[3] = { 0, 0, 0 };
+    for (size_t i = 0; i < m; i++) {
+        if (vals[i] == 0)
+            continue;
+        for (int c = 0; c < 3; c++) {
+            unsigned __int128 prod = (unsigned __int128)e[i].c[c] * vals[i];
+            acc[c] += prod;
+            wraps[c] += acc[c] < prod;
+        }
+    }
+    prv_gl3 r;
+    for (int c = 0; c < 3; c++) {
+        prv_gl w = prv_gl_mul(prv_gl_from_u64(wraps[c]), PRV_GL_P - (1ULL << 32));
+        r.c[c] = prv_gl_add(prv_gl_reduce128(acc[c]), w);
+    }
+    return r;
+}
+
 static prv_gl3 periodic_at(const prv_gl *vals, unsigned log_period, prv_gl3 y)
 {
     size_t m = (size_t)1 << log_period;
@@ -130,8 +175,20 @@ prv_gl3 prv_stark_ood_combination(const prv_air *air, const prv_gl *pub, unsigne
     prv_gl3 zn = prv_gl3_pow(z, n);
     prv_gl3 *per_z = scratch, *cvals = scratch + air->nperiodic;
     prv_gl3 y = prv_gl3_pow(z, n / period);
-    for (unsigned k = 0; k < air->nperiodic; k++)
-        per_z[k] = periodic_at(periodic + k * period, air->log_period, y);
+    /* Shared weights when there are several periodic columns; without
+     * memory for them, one column at a time (same values, slower). */
+    prv_gl3 *e = air->nperiodic > 1 && period > 1 ? malloc(period * sizeof *e) : NULL;
+    if (e) {
+        periodic_weights(e, air->log_period, y);
+        prv_gl3 scale = prv_gl3_mul_base(prv_gl3_sub(prv_gl3_pow(y, period), prv_gl3_from_base(1)),
+                                         prv_gl_inv((prv_gl)period));
+        for (unsigned k = 0; k < air->nperiodic; k++)
+            per_z[k] = prv_gl3_mul(periodic_dot(e, periodic + k * period, period), scale);
+        free(e);
+    } else {
+        for (unsigned k = 0; k < air->nperiodic; k++)
+            per_z[k] = periodic_at(periodic + k * period, air->log_period, y);
+    }
     air->eval_ext(air, ood_cur, ood_next, per_z, pub, cvals);
     prv_stark_powers(alpha_pow, alpha, air->nconstraints + nb);
     prv_gl3 acc = { { 0, 0, 0 } };
