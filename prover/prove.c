@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf/probes.h"
 #include "prover/fri.h"
 #include "prover/merkle.h"
 #include "prover/ntt.h"
@@ -371,6 +372,7 @@ zk_err prv_stark_prove_insecure(const prv_air *air, const prv_stark_params *para
     P.w_N = prv_gl_root_of_unity(log_N);
 
     /* 1. Trace LDE, row-major, and its commitment. */
+    ZKBPF_BEGIN(lde);
     P.lde = malloc(N * nc * sizeof *P.lde);
     tmp = malloc(N * LDE_GROUP * sizeof *tmp);
     if (!P.lde || !tmp) {
@@ -390,14 +392,18 @@ zk_err prv_stark_prove_insecure(const prv_air *air, const prv_stark_params *para
     }
     free(tmp);
     tmp = NULL;
+    ZKBPF_END(lde);
+    ZKBPF_BEGIN(commit);
     rc = prv_merkle_build(&trace_tree, hash, P.lde, log_N, nc);
     if (rc != ZK_OK)
         goto cleanup;
     pf.trace_root = prv_merkle_root(&trace_tree);
+    ZKBPF_END(commit);
     prv_transcript_absorb_digest(&ts, &pf.trace_root);
     prv_gl3 alpha = prv_transcript_gl3(&ts);
 
     /* 2. Quotient on the LDE domain. */
+    ZKBPF_BEGIN(quotient);
     size_t pb = P.period * P.B;
     P.per_lde = malloc(((size_t)air->nperiodic * pb + 1) * sizeof *P.per_lde);
     P.alpha_pow = malloc((air->nconstraints + P.nb) * sizeof *P.alpha_pow);
@@ -480,8 +486,10 @@ zk_err prv_stark_prove_insecure(const prv_air *air, const prv_stark_params *para
         goto cleanup;
     pf.quot_root = prv_merkle_root(&quot_tree);
     prv_transcript_absorb_digest(&ts, &pf.quot_root);
+    ZKBPF_END(quotient);
 
     /* 3. DEEP: out-of-domain point and openings. */
+    ZKBPF_BEGIN(fri);
     prv_gl3 z = prv_transcript_gl3(&ts);
     prv_gl3 gz = prv_gl3_mul_base(z, g);
     prv_gl3 zn = prv_gl3_pow(z, n);
@@ -622,6 +630,7 @@ zk_err prv_stark_prove_insecure(const prv_air *air, const prv_stark_params *para
             size = nleaves;
         }
     }
+    ZKBPF_END(fri);
     rc = prv_proof_encode(&pf, proof_out, proof_len);
     if (rc != ZK_OK)
         rc = zk_error_set(err, rc, "encoding the proof");
