@@ -21,6 +21,11 @@ static const struct {
     { "state", zkb_state, "shared-memory state: reads, tree updates, durable ops, recovery (--quick: 100k accounts)" },
     { "sig", zkb_sig, "secp256k1 recovery of EIP-712 tx digests and Keccak-256 throughput (--quick)" },
     { "watcher", zkb_watcher, "L1 watcher against anvil: catch-up rate, confirm-to-deliver latency (--quick)" },
+    { "ingest", zkb_ingest, "sidecar API: signed transfers over HTTP, validated and durable (--quick)" },
+    { "api", zkb_api, "sidecar API: zkcar_getAccount requests/s and p99 under wrk (--quick)" },
+    { "e2e", zkb_e2e, "sidecar: transfer-to-proven latency at a steady 200 tx/s with in-process provers (--quick)" },
+    { "batch", zkb_batch, "batch prover: 1024 transfers among 1M accounts, prove and verify (--quick: 64 among 100k)" },
+    { "bpf", zkb_bpf, "eBPF stage probes: batch proof with probes attached vs detached (root; --quick: 64 txs)" },
     { NULL, NULL, NULL }, /* keep last: the table is scanned until name == NULL */
 };
 

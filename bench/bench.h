@@ -37,5 +37,10 @@ int zkb_prover(zkb_report *r, int argc, char **argv);
 int zkb_watcher(zkb_report *r, int argc, char **argv);
 int zkb_sig(zkb_report *r, int argc, char **argv);
 int zkb_state(zkb_report *r, int argc, char **argv);
+int zkb_batch(zkb_report *r, int argc, char **argv);  /* bench/batch.c */
+int zkb_bpf(zkb_report *r, int argc, char **argv);    /* bench/bpf.c */
+int zkb_ingest(zkb_report *r, int argc, char **argv); /* bench/ingest.c */
+int zkb_api(zkb_report *r, int argc, char **argv);    /* bench/ingest.c */
+int zkb_e2e(zkb_report *r, int argc, char **argv);    /* bench/ingest.c */
 
 #endif

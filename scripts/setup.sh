@@ -31,6 +31,7 @@ apt_packages=(
     nettle-dev libjson-c-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
     systemtap-sdt-dev bpftool
     prometheus                               # promtool, for the metrics tests
+    wrk                                      # the HTTP load generator of zkcar bench api
 )
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)

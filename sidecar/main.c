@@ -10,6 +10,10 @@
 #include "bench/bench.h"
 #include "ipc/state.h"
 #include "l1-watcher/l1w.h"
+#include "prover/batch.h"
+#include "sidecar/demo.h"
+#include "sidecar/dist.h"
+#include "sidecar/run.h"
 
 typedef int (*command_fn)(int argc, char **argv);
 
@@ -22,9 +26,13 @@ static const struct command {
     const char *summary;
 } commands[] = {
     { "bench", zkb_main, "NAME [--json] [flags]", "run a benchmark (zkcar bench --help lists them)" },
+    { "demo", sc_demo_main, "[flags]", "the whole rollup on a local L1: deposits, transfers, proofs, a summary" },
     { "help", cmd_help, "[COMMAND]", "show help for zkcar or one command" },
     { "query", ipc_cmd_query, "[--data-dir DIR] account ADDRESS", "read an account straight from the shared-memory state" },
+    { "run", sc_run_main, "[--config FILE] --l1-rpc URL --bridge ADDRESS [flags]", "the sidecar daemon: deposits, L2 transactions, batches, proofs, API, metrics" },
+    { "verify", prv_cmd_verify, "[--json] FILE", "verify a batch artifact offline: its data, signatures and proof" },
     { "watch", l1w_watch_main, "--l1-rpc URL --bridge ADDRESS [flags]", "the L1 watcher alone, serving its deposit stream over ZeroMQ" },
+    { "worker", sc_worker_main, "--connect ENDPOINT [flags]", "a remote proving worker for zkcar run --workers" },
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

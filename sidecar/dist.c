@@ -1,0 +1,874 @@
+/*
+ * sidecar/dist.c — the proving-job protocol's messages and the dispatcher
+ * (sidecar/dist.h has the contract, docs/sidecar.md "Remote workers" the wire).
+ */
+#include "sidecar/dist.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <msgpack.h>
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/msgpack.h"
+#include "sidecar/metrics.h"
+
+/* ------------------------------------------------------------- messages */
+
+#define MSG_ELEMENTS_MAX 10
+/* Element count of each type, index = type. */
+static const uint8_t msg_sizes[] = { 0, 4, 4, 10, 2, 7, 1, 1, 3 };
+
+static size_t payload_cap(sc_dist_msg_type t)
+{
+    return t == SC_DIST_JOB ? SC_DIST_JOB_MAX : t == SC_DIST_RESULT ? SC_DIST_PROOF_MAX : 0;
+}
+
+static void pack_text(msgpack_packer *pk, const char *s)
+{
+    size_t n = strnlen(s, SC_DIST_TEXT_MAX);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* Everything but the payload's bytes (which come last). */
+static zk_err encode_prefix(zk_mp_sink *w, const sc_dist_msg *m)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, w, zk_mp_sink_write);
+    if (m->type < SC_DIST_READY || m->type > SC_DIST_ERROR)
+        return ZK_ERR_INTERNAL;
+    if (m->payload_len > payload_cap(m->type))
+        return ZK_ERR_TOO_BIG;
+    msgpack_pack_array(&pk, msg_sizes[m->type]);
+    msgpack_pack_uint64(&pk, m->type);
+    switch (m->type) {
+    case SC_DIST_READY:
+        msgpack_pack_uint64(&pk, m->version);
+        msgpack_pack_uint64(&pk, m->capacity);
+        pack_text(&pk, m->text);
+        break;
+    case SC_DIST_WELCOME:
+        msgpack_pack_uint64(&pk, m->version);
+        msgpack_pack_uint64(&pk, m->heartbeat_ms);
+        msgpack_pack_uint64(&pk, m->timeout_ms);
+        break;
+    case SC_DIST_JOB:
+        msgpack_pack_uint64(&pk, m->attempt);
+        msgpack_pack_uint64(&pk, m->batch);
+        msgpack_pack_uint64(&pk, m->params.hash);
+        msgpack_pack_uint64(&pk, m->params.log_blowup);
+        msgpack_pack_uint64(&pk, m->params.num_queries);
+        msgpack_pack_uint64(&pk, m->params.grinding_bits);
+        msgpack_pack_uint64(&pk, m->params.fri_log_arity);
+        msgpack_pack_uint64(&pk, m->params.fri_log_final);
+        msgpack_pack_bin(&pk, m->payload_len);
+        break;
+    case SC_DIST_HEARTBEAT:
+        msgpack_pack_uint64(&pk, m->attempt);
+        break;
+    case SC_DIST_RESULT:
+        msgpack_pack_uint64(&pk, m->attempt);
+        msgpack_pack_uint64(&pk, m->batch);
+        msgpack_pack_uint64(&pk, m->code);
+        msgpack_pack_uint64(&pk, m->prove_ms);
+        pack_text(&pk, m->text);
+        msgpack_pack_bin(&pk, m->payload_len);
+        break;
+    case SC_DIST_PING:
+    case SC_DIST_BYE:
+        break;
+    case SC_DIST_ERROR:
+        msgpack_pack_uint64(&pk, m->code);
+        pack_text(&pk, m->text);
+        break;
+    }
+    return w->overflow ? ZK_ERR_TOO_BIG : ZK_OK;
+}
+
+size_t sc_dist_msg_encoded_max(const sc_dist_msg *m)
+{
+    return SC_DIST_CONTROL_MAX + m->payload_len;
+}
+
+zk_err sc_dist_msg_encode(uint8_t *buf, size_t cap, size_t *len, const sc_dist_msg *m)
+{
+    zk_mp_sink w = { .p = buf, .cap = cap };
+    zk_err rc = encode_prefix(&w, m);
+    if (rc != ZK_OK)
+        return rc;
+    if (m->payload_len > cap - w.len)
+        return ZK_ERR_TOO_BIG;
+    if (m->payload_len)
+        memcpy(buf + w.len, m->payload, m->payload_len);
+    *len = w.len + m->payload_len;
+    return ZK_OK;
+}
+
+static zk_err get_u64(uint64_t *out, zk_error_detail *err, const zk_mp_item *it, const char *what,
+                      uint64_t min, uint64_t max)
+{
+    if (it->kind != ZK_MP_UINT)
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "%s is not an unsigned integer", what);
+    if (it->u < min || it->u > max)
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "%s %" PRIu64 " outside %" PRIu64 "..%" PRIu64, what,
+                            it->u, min, max);
+    *out = it->u;
+    return ZK_OK;
+}
+
+static zk_err get_text(char *out, zk_error_detail *err, const zk_mp_item *it, const char *what, bool nonempty)
+{
+    if (it->kind != ZK_MP_STR || it->len > SC_DIST_TEXT_MAX || (nonempty && it->len == 0)
+        || memchr(it->ptr, '\0', it->len) != NULL)
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "%s is not a string of %s%d bytes without NUL", what,
+                            nonempty ? "1.." : "0..", SC_DIST_TEXT_MAX);
+    memcpy(out, it->ptr, it->len);
+    out[it->len] = '\0';
+    return ZK_OK;
+}
+
+static zk_err get_payload(sc_dist_msg *m, zk_error_detail *err, const zk_mp_item *it, const char *what)
+{
+    if (it->kind != ZK_MP_BIN)
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "%s is not binary", what);
+    if (it->len > payload_cap(m->type))
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "%s of %zu bytes exceeds its cap of %zu", what, it->len,
+                            payload_cap(m->type));
+    m->payload = it->len ? it->ptr : NULL;
+    m->payload_len = it->len;
+    return ZK_OK;
+}
+
+zk_err sc_dist_msg_decode(sc_dist_msg *m, zk_error_detail *err, const uint8_t *buf, size_t len)
+{
+    memset(m, 0, sizeof *m);
+    if (len > SC_DIST_CONTROL_MAX + SC_DIST_JOB_MAX)
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "frame of %zu bytes exceeds every cap", len);
+    zk_mp_item e[MSG_ELEMENTS_MAX];
+    size_t n;
+    const char *why;
+    if (!zk_mp_read_flat(buf, len, e, MSG_ELEMENTS_MAX, &n, &why))
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "%s", why);
+    uint64_t type = 0, v = 0;
+    zk_err rc = get_u64(&type, err, &e[0], "message type", SC_DIST_READY, SC_DIST_ERROR);
+    if (rc != ZK_OK)
+        return rc;
+    if (n != msg_sizes[type])
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "message type %" PRIu64 " with %zu elements, not %u", type,
+                            n, msg_sizes[type]);
+    m->type = (sc_dist_msg_type)type;
+    /* Only JOB and RESULT carry a payload; every other message is small. */
+    if (payload_cap(m->type) == 0 && len > SC_DIST_CONTROL_MAX)
+        return zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "message type %" PRIu64 " of %zu bytes exceeds %d", type,
+                            len, SC_DIST_CONTROL_MAX);
+    switch (m->type) {
+    case SC_DIST_READY:
+        if ((rc = get_u64(&m->version, err, &e[1], "version", 0, UINT32_MAX)) == ZK_OK
+            && (rc = get_u64(&m->capacity, err, &e[2], "capacity", 1, SC_DIST_CAPACITY_MAX)) == ZK_OK)
+            rc = get_text(m->text, err, &e[3], "worker name", true);
+        break;
+    case SC_DIST_WELCOME:
+        if ((rc = get_u64(&m->version, err, &e[1], "version", 0, UINT32_MAX)) == ZK_OK
+            && (rc = get_u64(&m->heartbeat_ms, err, &e[2], "heartbeat_ms", 1, 60000)) == ZK_OK)
+            rc = get_u64(&m->timeout_ms, err, &e[3], "timeout_ms", m->heartbeat_ms, 3600000);
+        break;
+    case SC_DIST_JOB:
+        if ((rc = get_u64(&m->attempt, err, &e[1], "attempt", 1, UINT64_MAX)) != ZK_OK
+            || (rc = get_u64(&m->batch, err, &e[2], "batch", 1, UINT64_MAX)) != ZK_OK)
+            break;
+        if ((rc = get_u64(&v, err, &e[3], "hash", 0, UINT8_MAX)) != ZK_OK)
+            break;
+        m->params.hash = (uint8_t)v;
+        if ((rc = get_u64(&v, err, &e[4], "log_blowup", 0, UINT8_MAX)) != ZK_OK)
+            break;
+        m->params.log_blowup = (uint8_t)v;
+        if ((rc = get_u64(&v, err, &e[5], "num_queries", 0, UINT16_MAX)) != ZK_OK)
+            break;
+        m->params.num_queries = (uint16_t)v;
+        if ((rc = get_u64(&v, err, &e[6], "grinding_bits", 0, UINT8_MAX)) != ZK_OK)
+            break;
+        m->params.grinding_bits = (uint8_t)v;
+        if ((rc = get_u64(&v, err, &e[7], "fri_log_arity", 0, UINT8_MAX)) != ZK_OK)
+            break;
+        m->params.fri_log_arity = (uint8_t)v;
+        if ((rc = get_u64(&v, err, &e[8], "fri_log_final", 0, UINT8_MAX)) != ZK_OK)
+            break;
+        m->params.fri_log_final = (uint8_t)v;
+        if ((rc = get_payload(m, err, &e[9], "job")) == ZK_OK && m->payload_len == 0)
+            rc = zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "empty job");
+        break;
+    case SC_DIST_HEARTBEAT:
+        rc = get_u64(&m->attempt, err, &e[1], "attempt", 0, UINT64_MAX);
+        break;
+    case SC_DIST_RESULT:
+        if ((rc = get_u64(&m->attempt, err, &e[1], "attempt", 1, UINT64_MAX)) == ZK_OK
+            && (rc = get_u64(&m->batch, err, &e[2], "batch", 1, UINT64_MAX)) == ZK_OK
+            && (rc = get_u64(&m->code, err, &e[3], "code", 0, UINT32_MAX)) == ZK_OK
+            && (rc = get_u64(&m->prove_ms, err, &e[4], "prove_ms", 0, UINT32_MAX)) == ZK_OK
+            && (rc = get_text(m->text, err, &e[5], "failure text", false)) == ZK_OK
+            && (rc = get_payload(m, err, &e[6], "proof")) == ZK_OK
+            && (m->code == 0) != (m->payload_len > 0))
+            rc = zk_error_set(err, ZK_ERR_WORKER_PROTOCOL, "a result carries a proof exactly when its code is 0");
+        break;
+    case SC_DIST_PING:
+    case SC_DIST_BYE:
+        break;
+    case SC_DIST_ERROR:
+        if ((rc = get_u64(&m->code, err, &e[1], "code", 0, UINT32_MAX)) == ZK_OK)
+            rc = get_text(m->text, err, &e[2], "error text", false);
+        break;
+    }
+    if (rc != ZK_OK)
+        memset(m, 0, sizeof *m);
+    return rc;
+}
+
+/* ------------------------------------------------------------- dispatcher */
+
+#define ROUTING_ID_MAX 255       /* ZeroMQ routing ids are 1..255 bytes */
+#define POLL_MS 50               /* the loop's longest wait: stop and new jobs are noticed this fast */
+#define QUARANTINE_MIN_MS 1000
+#define QUARANTINE_MAX_MS 60000
+#define RECV_BUDGET 256          /* frames handled per loop turn before housekeeping */
+
+typedef struct worker {
+    bool used;
+    uint8_t id[ROUTING_ID_MAX];
+    size_t idlen;
+    char name[SC_DIST_TEXT_MAX + 1];
+    uint32_t capacity, inflight;
+    int64_t last_rx, idle_since, last_ping, quarantine_until;
+    uint32_t strikes;                     /* consecutive rejected proofs and failures */
+} worker;
+
+typedef struct attempt {
+    uint64_t id, batch;
+    size_t w;                             /* index into workers */
+    int64_t sent_at, last_hb;
+} attempt;
+
+struct sc_dist {
+    sc_dist_config cfg;
+    sc_dist_source src;
+    char *endpoint;                       /* as bound */
+    void *zctx, *sock;
+    pthread_t thread;
+    bool started, joined;
+    atomic_bool stop;
+    worker *workers;                      /* cfg.max_workers slots */
+    attempt *att;                         /* in flight; at most max_workers * SC_DIST_CAPACITY_MAX */
+    size_t natt, att_cap;
+    uint64_t next_attempt;
+    pthread_mutex_t lock;                 /* guards stats, synced, metrics */
+    sc_dist_stats stats;
+    sc_dist_stats synced;                 /* what the metrics show */
+    struct dist_metrics *metrics;         /* NULL until sc_dist_register_metrics */
+};
+
+/* The dispatcher's series in a zk_metrics registry (which outlives them). */
+typedef struct dist_metrics {
+    zk_metric *workers, *in_flight, *sent, *accepted, *rejected, *failed, *stale, *reissued, *bad_frames,
+        *lost;
+} dist_metrics;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Brings the metrics up to the counters. Called with d->lock held after
+ * every change, so the series move exactly as the counters do. */
+static void metrics_sync_locked(sc_dist *d)
+{
+    dist_metrics *m = d->metrics;
+    if (m == NULL)
+        return;
+    const sc_dist_stats *n = &d->stats;
+    sc_dist_stats *o = &d->synced;
+    zk_metric_set(m->workers, n->workers);
+    zk_metric_set(m->in_flight, n->in_flight);
+    zk_metric_add(m->sent, (double)(n->jobs_sent - o->jobs_sent));
+    zk_metric_add(m->accepted, (double)(n->proofs_accepted - o->proofs_accepted));
+    zk_metric_add(m->rejected, (double)(n->proofs_rejected - o->proofs_rejected));
+    zk_metric_add(m->failed, (double)(n->jobs_failed - o->jobs_failed));
+    zk_metric_add(m->stale, (double)(n->results_stale - o->results_stale));
+    zk_metric_add(m->reissued, (double)(n->jobs_reissued - o->jobs_reissued));
+    zk_metric_add(m->bad_frames, (double)(n->frames_bad - o->frames_bad));
+    zk_metric_add(m->lost, (double)(n->workers_lost - o->workers_lost));
+    *o = *n;
+}
+
+#define STAT_ADD(d, field, v) do { pthread_mutex_lock(&(d)->lock); (d)->stats.field += (v); \
+                                   metrics_sync_locked(d); pthread_mutex_unlock(&(d)->lock); } while (0)
+
+void sc_dist_config_defaults(sc_dist_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->params = prv_stark_params_default;
+    c->heartbeat_ms = 1000;
+    c->worker_timeout_ms = 5000;
+    c->job_timeout_ms = 30u * 60u * 1000u;
+    c->max_workers = 64;
+}
+
+zk_err sc_dist_create(sc_dist **out, const sc_dist_config *cfg, const sc_dist_source *src, zk_error_detail *err)
+{
+    *out = NULL;
+    if (cfg->endpoint == NULL || cfg->endpoint[0] == '\0')
+        return zk_error_set(err, ZK_ERR_USAGE, "--workers: an endpoint is required");
+    if (cfg->heartbeat_ms == 0 || cfg->heartbeat_ms > 60000 || cfg->worker_timeout_ms < 2 * cfg->heartbeat_ms
+        || cfg->worker_timeout_ms > 3600000 || cfg->job_timeout_ms < cfg->worker_timeout_ms)
+        return zk_error_set(err, ZK_ERR_USAGE,
+                            "dispatcher timings: need 1 <= heartbeat <= 60000 ms, worker timeout >= 2 heartbeats "
+                            "(at most 1 h), job deadline >= worker timeout");
+    if (cfg->max_workers == 0 || cfg->max_workers > SC_DIST_WORKERS_MAX)
+        return zk_error_set(err, ZK_ERR_USAGE, "max_workers must be 1..%d", SC_DIST_WORKERS_MAX);
+    if (src == NULL || src->take == NULL || src->give_back == NULL || src->done == NULL)
+        return zk_error_set(err, ZK_ERR_USAGE, "a job source needs take, give_back and done");
+    zk_err rc = ZK_OK;
+    sc_dist *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return zk_error_set(err, ZK_ERR_NOMEM, "dispatcher");
+    pthread_mutex_init(&d->lock, NULL);
+    d->cfg = *cfg;
+    d->cfg.endpoint = NULL;
+    d->src = *src;
+    d->att_cap = (size_t)cfg->max_workers * SC_DIST_CAPACITY_MAX;
+    d->workers = calloc(cfg->max_workers, sizeof *d->workers);
+    d->att = calloc(d->att_cap, sizeof *d->att);
+    if (d->workers == NULL || d->att == NULL) {
+        rc = zk_error_set(err, ZK_ERR_NOMEM, "dispatcher");
+        goto cleanup;
+    }
+    /* Attempt ids start at a random base so that a result computed for an
+     * earlier run of the dispatcher never matches an attempt of this one. */
+    uint64_t base = 0;
+    if (getrandom(&base, sizeof base, 0) != (ssize_t)sizeof base)
+        base = (uint64_t)time(NULL) << 20;
+    d->next_attempt = (base >> 2) + 1;
+    d->zctx = zmq_ctx_new();
+    d->sock = d->zctx ? zmq_socket(d->zctx, ZMQ_ROUTER) : NULL;
+    if (d->sock == NULL) {
+        rc = zk_error_set(err, ZK_ERR_IO, "zmq: %s", zmq_strerror(zmq_errno()));
+        goto cleanup;
+    }
+    /* MANDATORY: a send to a worker that is gone fails at once (we drop it)
+     * instead of vanishing. MAXMSGSIZE: ZeroMQ disconnects a peer whose frame
+     * exceeds the largest result, before buffering it. */
+    int one = 1, zero = 0;
+    int64_t maxmsg = (int64_t)(SC_DIST_PROOF_MAX + SC_DIST_CONTROL_MAX);
+    zmq_setsockopt(d->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(d->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(d->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (zmq_bind(d->sock, cfg->endpoint) != 0) {
+        rc = zk_error_set(err, ZK_ERR_USAGE, "--workers %.150s: %s", cfg->endpoint, zmq_strerror(zmq_errno()));
+        goto cleanup;
+    }
+    char last[256];
+    size_t lastlen = sizeof last;
+    if (zmq_getsockopt(d->sock, ZMQ_LAST_ENDPOINT, last, &lastlen) != 0)
+        snprintf(last, sizeof last, "%s", cfg->endpoint);
+    last[sizeof last - 1] = '\0';
+    d->endpoint = strdup(last);
+    if (d->endpoint == NULL) {
+        rc = zk_error_set(err, ZK_ERR_NOMEM, "dispatcher");
+        goto cleanup;
+    }
+    *out = d;
+    d = NULL;
+cleanup:
+    sc_dist_destroy(d);
+    return rc;
+}
+
+const char *sc_dist_endpoint(const sc_dist *d) { return d->endpoint; }
+
+void sc_dist_stats_get(sc_dist *d, sc_dist_stats *out)
+{
+    pthread_mutex_lock(&d->lock);
+    *out = d->stats;
+    pthread_mutex_unlock(&d->lock);
+}
+
+zk_err sc_dist_register_metrics(sc_dist *d, zk_metrics *reg)
+{
+    static const char jobs_help[] = "Proving jobs handed to remote workers, by what became of them";
+    dist_metrics *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return ZK_ERR_NOMEM;
+    m->workers = zk_metrics_series(reg, "zkcar_remote_workers", "Remote proving workers registered",
+                                   ZK_METRIC_GAUGE, NULL, NULL, 0);
+    m->in_flight = zk_metrics_series(reg, "zkcar_remote_jobs_in_flight", "Proving jobs held by remote workers",
+                                     ZK_METRIC_GAUGE, NULL, NULL, 0);
+    m->sent = zk_metrics_series(reg, "zkcar_remote_jobs_total", jobs_help, ZK_METRIC_COUNTER, "event=sent", NULL, 0);
+    m->accepted = zk_metrics_series(reg, "zkcar_remote_jobs_total", jobs_help, ZK_METRIC_COUNTER, "event=proof_accepted",
+                                    NULL, 0);
+    m->rejected = zk_metrics_series(reg, "zkcar_remote_jobs_total", jobs_help, ZK_METRIC_COUNTER, "event=proof_rejected",
+                                    NULL, 0);
+    m->failed = zk_metrics_series(reg, "zkcar_remote_jobs_total", jobs_help, ZK_METRIC_COUNTER, "event=failed", NULL, 0);
+    m->stale = zk_metrics_series(reg, "zkcar_remote_jobs_total", jobs_help, ZK_METRIC_COUNTER, "event=stale_result",
+                                 NULL, 0);
+    m->reissued = zk_metrics_series(reg, "zkcar_remote_jobs_total", jobs_help, ZK_METRIC_COUNTER, "event=reissued",
+                                    NULL, 0);
+    m->bad_frames = zk_metrics_series(reg, "zkcar_remote_bad_frames_total",
+                                      "Frames from remote workers that broke the protocol", ZK_METRIC_COUNTER, NULL,
+                                      NULL, 0);
+    m->lost = zk_metrics_series(reg, "zkcar_remote_workers_lost_total",
+                                "Remote workers dropped: silent, unreachable or gone", ZK_METRIC_COUNTER, NULL, NULL, 0);
+    const zk_metric *all[] = { m->workers, m->in_flight, m->sent, m->accepted, m->rejected,
+                               m->failed, m->stale, m->reissued, m->bad_frames, m->lost };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i] == NULL) {
+            free(m);
+            return ZK_ERR_NOMEM;
+        }
+    pthread_mutex_lock(&d->lock);
+    if (d->metrics != NULL) {
+        pthread_mutex_unlock(&d->lock);
+        free(m);
+        return ZK_ERR_USAGE;
+    }
+    d->metrics = m;
+    memset(&d->synced, 0, sizeof d->synced);
+    metrics_sync_locked(d);
+    pthread_mutex_unlock(&d->lock);
+    return ZK_OK;
+}
+
+/* Sends m to worker wi; false if the worker is gone (or its pipe is full:
+ * a worker that does not read is as good as gone). */
+static bool send_to(sc_dist *d, const uint8_t *id, size_t idlen, const sc_dist_msg *m)
+{
+    uint8_t pre[SC_DIST_CONTROL_MAX];
+    zk_mp_sink w = { .p = pre, .cap = sizeof pre };
+    if (encode_prefix(&w, m) != ZK_OK)
+        ZK_PANIC("dispatcher message does not encode");
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, w.len + m->payload_len) != 0)
+        return false;
+    uint8_t *p = zmq_msg_data(&msg);
+    memcpy(p, pre, w.len);
+    if (m->payload_len)
+        memcpy(p + w.len, m->payload, m->payload_len);
+    if (zmq_send(d->sock, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return false;
+    }
+    if (zmq_msg_send(&msg, d->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return false;
+    }
+    return true;
+}
+
+static void send_error(sc_dist *d, const uint8_t *id, size_t idlen, zk_err code, const char *text)
+{
+    sc_dist_msg m = { .type = SC_DIST_ERROR, .code = (uint64_t)code };
+    snprintf(m.text, sizeof m.text, "%.*s", SC_DIST_TEXT_MAX, text);
+    send_to(d, id, idlen, &m);
+}
+
+static void attempt_remove(sc_dist *d, size_t i)
+{
+    worker *w = &d->workers[d->att[i].w];
+    if (w->inflight > 0 && --w->inflight == 0)
+        w->idle_since = now_ms();
+    d->att[i] = d->att[--d->natt];
+    pthread_mutex_lock(&d->lock);
+    d->stats.in_flight = (uint32_t)d->natt;
+    metrics_sync_locked(d);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Ends attempt i without a proof: the job goes back to the source. */
+static void attempt_give_back(sc_dist *d, size_t i, const char *why)
+{
+    attempt a = d->att[i];
+    zk_log(ZK_LOG_WARN, "proving job re-issued", ZKF_U64("batch", a.batch), ZKF_U64("attempt", a.id),
+           ZKF_STR("worker", d->workers[a.w].name), ZKF_STR("reason", why), ZKF_END);
+    attempt_remove(d, i);
+    d->src.give_back(d->src.ctx, a.batch);
+    STAT_ADD(d, jobs_reissued, 1);
+}
+
+static void worker_drop(sc_dist *d, size_t wi, const char *why)
+{
+    worker *w = &d->workers[wi];
+    zk_log(ZK_LOG_WARN, "worker lost", ZKF_STR("worker", w->name), ZKF_STR("reason", why),
+           ZKF_U64("jobs", w->inflight), ZKF_END);
+    for (size_t i = 0; i < d->natt;) {
+        if (d->att[i].w == wi)
+            attempt_give_back(d, i, why);
+        else
+            i++;
+    }
+    w->used = false;
+    pthread_mutex_lock(&d->lock);
+    d->stats.workers--;
+    d->stats.workers_lost++;
+    metrics_sync_locked(d);
+    pthread_mutex_unlock(&d->lock);
+}
+
+static size_t worker_find(sc_dist *d, const uint8_t *id, size_t idlen)
+{
+    for (size_t i = 0; i < d->cfg.max_workers; i++)
+        if (d->workers[i].used && d->workers[i].idlen == idlen && memcmp(d->workers[i].id, id, idlen) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+static size_t attempt_find(sc_dist *d, uint64_t id)
+{
+    for (size_t i = 0; i < d->natt; i++)
+        if (d->att[i].id == id)
+            return i;
+    return SIZE_MAX;
+}
+
+static void on_ready(sc_dist *d, const uint8_t *id, size_t idlen, size_t wi, const sc_dist_msg *m)
+{
+    if (m->version != SC_DIST_VERSION) {
+        char text[96];
+        snprintf(text, sizeof text, "protocol version %" PRIu64 " not supported (this dispatcher speaks %d)",
+                 m->version, SC_DIST_VERSION);
+        zk_log(ZK_LOG_WARN, "worker refused", ZKF_STR("worker", m->text), ZKF_STR("reason", text), ZKF_END);
+        send_error(d, id, idlen, ZK_ERR_UNSUPPORTED, text);
+        return;
+    }
+    int64_t now = now_ms();
+    if (wi == SIZE_MAX) {
+        for (wi = 0; wi < d->cfg.max_workers && d->workers[wi].used; wi++)
+            ;
+        if (wi == d->cfg.max_workers) {
+            send_error(d, id, idlen, ZK_ERR_WORKER_PROTOCOL, "too many workers");
+            return;
+        }
+        worker *w = &d->workers[wi];
+        memset(w, 0, sizeof *w);
+        w->used = true;
+        memcpy(w->id, id, idlen);
+        w->idlen = idlen;
+        w->idle_since = now;
+        pthread_mutex_lock(&d->lock);
+        d->stats.workers++;
+        metrics_sync_locked(d);
+        pthread_mutex_unlock(&d->lock);
+    }
+    /* A READY from a known worker (it lost us for a while) refreshes it; the
+     * attempts it holds stay in flight and its heartbeats keep them alive. */
+    worker *w = &d->workers[wi];
+    snprintf(w->name, sizeof w->name, "%s", m->text);
+    w->capacity = (uint32_t)m->capacity;
+    w->last_rx = w->last_ping = now;
+    zk_log(ZK_LOG_INFO, "worker ready", ZKF_STR("worker", w->name), ZKF_U64("capacity", w->capacity), ZKF_END);
+    sc_dist_msg wm = { .type = SC_DIST_WELCOME, .version = SC_DIST_VERSION, .heartbeat_ms = d->cfg.heartbeat_ms,
+                       .timeout_ms = d->cfg.worker_timeout_ms };
+    if (!send_to(d, id, idlen, &wm))
+        worker_drop(d, wi, "welcome could not be sent");
+}
+
+/* A worker whose proofs do not verify, or that cannot prove what it is given,
+ * is broken, hostile, or of another build: it gets no job for a while,
+ * doubling while it goes on, so that honest workers prove the batches
+ * instead and a job nobody can prove is not retried in a hot loop. */
+static int64_t strike(worker *w)
+{
+    w->strikes++;
+    int64_t q = QUARANTINE_MIN_MS;
+    for (uint32_t i = 1; i < w->strikes && q < QUARANTINE_MAX_MS; i++)
+        q *= 2;
+    if (q > QUARANTINE_MAX_MS)
+        q = QUARANTINE_MAX_MS;
+    w->quarantine_until = now_ms() + q;
+    return q;
+}
+
+static void on_result(sc_dist *d, size_t wi, const sc_dist_msg *m)
+{
+    worker *w = &d->workers[wi];
+    size_t ai = attempt_find(d, m->attempt);
+    if (ai == SIZE_MAX || d->att[ai].w != wi || d->att[ai].batch != m->batch) {
+        zk_log(ZK_LOG_INFO, "stale result ignored", ZKF_U64("batch", m->batch), ZKF_U64("attempt", m->attempt),
+               ZKF_STR("worker", w->name), ZKF_END);
+        STAT_ADD(d, results_stale, 1);
+        return;
+    }
+    if (m->code != 0) {
+        /* Overloaded: the worker still proves an attempt we gave up on; no fault. */
+        int64_t q = m->code == ZK_ERR_SC_OVERLOADED ? 0 : strike(w);
+        zk_log(q ? ZK_LOG_ERROR : ZK_LOG_WARN, "worker could not prove", ZKF_U64("batch", m->batch),
+               ZKF_STR("worker", w->name), ZKF_STR("error", zk_strerror((zk_err)m->code)),
+               ZKF_STR("detail", m->text), ZKF_U64("quarantine_ms", q), ZKF_END);
+        attempt_remove(d, ai);
+        d->src.give_back(d->src.ctx, m->batch);
+        STAT_ADD(d, jobs_failed, 1);
+        return;
+    }
+    /* The attempt ends before done(): whatever done() decides, the job is no
+     * longer ours (a rejected proof sends it back to the source's queue). */
+    attempt_remove(d, ai);
+    zk_error_detail e = { 0 };
+    zk_err rc = d->src.done(d->src.ctx, m->batch, m->payload, m->payload_len, (double)m->prove_ms / 1000.0, &e);
+    if (rc == ZK_OK) {
+        w->strikes = 0;
+        zk_log(ZK_LOG_INFO, "remote proof accepted", ZKF_U64("batch", m->batch), ZKF_STR("worker", w->name),
+               ZKF_F64("prove_seconds", (double)m->prove_ms / 1000.0), ZKF_U64("proof_bytes", m->payload_len),
+               ZKF_END);
+        STAT_ADD(d, proofs_accepted, 1);
+        return;
+    }
+    int64_t q = strike(w);
+    zk_log(ZK_LOG_ERROR, "remote proof rejected", ZKF_U64("batch", m->batch), ZKF_STR("worker", w->name),
+           ZKF_STR("error", zk_strerror(rc)), ZKF_STR("detail", e.text), ZKF_U64("quarantine_ms", q), ZKF_END);
+    STAT_ADD(d, proofs_rejected, 1);
+}
+
+static void on_frame(sc_dist *d, const uint8_t *id, size_t idlen, const uint8_t *buf, size_t len)
+{
+    sc_dist_msg m;
+    zk_error_detail e = { 0 };
+    size_t wi = worker_find(d, id, idlen);
+    if (sc_dist_msg_decode(&m, &e, buf, len) != ZK_OK) {
+        zk_log(ZK_LOG_WARN, "bad worker frame", ZKF_STR("worker", wi == SIZE_MAX ? "" : d->workers[wi].name),
+               ZKF_STR("error", e.text), ZKF_END);
+        STAT_ADD(d, frames_bad, 1);
+        send_error(d, id, idlen, ZK_ERR_WORKER_PROTOCOL, e.text);
+        return;
+    }
+    if (m.type == SC_DIST_READY) {
+        on_ready(d, id, idlen, wi, &m);
+        return;
+    }
+    if (wi == SIZE_MAX) {
+        /* Not registered (we restarted, or it was dropped): tell it, so that it
+         * says READY again. A BYE from a stranger needs no answer. */
+        if (m.type != SC_DIST_BYE)
+            send_error(d, id, idlen, ZK_ERR_WORKER_PROTOCOL, "not registered: say READY");
+        return;
+    }
+    worker *w = &d->workers[wi];
+    int64_t now = now_ms();
+    w->last_rx = now;
+    switch (m.type) {
+    case SC_DIST_HEARTBEAT:
+        if (m.attempt != 0) {
+            size_t ai = attempt_find(d, m.attempt);
+            if (ai != SIZE_MAX && d->att[ai].w == wi)
+                d->att[ai].last_hb = now;
+        }
+        break;
+    case SC_DIST_RESULT:
+        on_result(d, wi, &m);
+        break;
+    case SC_DIST_BYE:
+        worker_drop(d, wi, "the worker said goodbye");
+        break;
+    case SC_DIST_ERROR:
+        zk_log(ZK_LOG_WARN, "worker reports an error", ZKF_STR("worker", w->name),
+               ZKF_STR("error", zk_strerror((zk_err)m.code)), ZKF_STR("detail", m.text), ZKF_END);
+        break;
+    default:
+        STAT_ADD(d, frames_bad, 1);
+        send_error(d, id, idlen, ZK_ERR_WORKER_PROTOCOL, "a worker sends READY, HEARTBEAT, RESULT, BYE or ERROR");
+        break;
+    }
+}
+
+static void recv_frames(sc_dist *d)
+{
+    for (int budget = 0; budget < RECV_BUDGET; budget++) {
+        uint8_t id[ROUTING_ID_MAX + 1];
+        int idn = zmq_recv(d->sock, id, sizeof id, ZMQ_DONTWAIT);
+        if (idn < 0)
+            return;
+        int more = 0;
+        size_t ms = sizeof more;
+        zmq_getsockopt(d->sock, ZMQ_RCVMORE, &more, &ms);
+        if (!more)
+            continue;
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        int n = zmq_msg_recv(&msg, d->sock, ZMQ_DONTWAIT);
+        bool extra = false;
+        for (;;) { /* a multi-part message is not ours: drain and refuse it */
+            zmq_getsockopt(d->sock, ZMQ_RCVMORE, &more, &ms);
+            if (!more)
+                break;
+            extra = true;
+            zmq_msg_t junk;
+            zmq_msg_init(&junk);
+            int j = zmq_msg_recv(&junk, d->sock, ZMQ_DONTWAIT);
+            zmq_msg_close(&junk);
+            if (j < 0)
+                break;
+        }
+        if (n >= 0 && idn > 0 && idn <= ROUTING_ID_MAX) {
+            if (extra) {
+                STAT_ADD(d, frames_bad, 1);
+                send_error(d, id, (size_t)idn, ZK_ERR_WORKER_PROTOCOL, "a message is one frame");
+            } else {
+                on_frame(d, id, (size_t)idn, zmq_msg_data(&msg), zmq_msg_size(&msg));
+            }
+        }
+        zmq_msg_close(&msg);
+    }
+}
+
+static void housekeeping(sc_dist *d)
+{
+    int64_t now = now_ms();
+    for (size_t i = 0; i < d->natt;) {
+        attempt *a = &d->att[i];
+        if (now - a->sent_at > (int64_t)d->cfg.job_timeout_ms)
+            attempt_give_back(d, i, "deadline passed");
+        else if (now - a->last_hb > (int64_t)d->cfg.worker_timeout_ms)
+            attempt_give_back(d, i, "no heartbeat for the attempt");
+        else
+            i++;
+    }
+    for (size_t wi = 0; wi < d->cfg.max_workers; wi++) {
+        worker *w = &d->workers[wi];
+        if (!w->used)
+            continue;
+        if (now - w->last_rx > (int64_t)d->cfg.worker_timeout_ms) {
+            worker_drop(d, wi, "silent");
+            continue;
+        }
+        if (now - w->last_ping >= (int64_t)d->cfg.heartbeat_ms) {
+            w->last_ping = now;
+            sc_dist_msg p = { .type = SC_DIST_PING };
+            if (!send_to(d, w->id, w->idlen, &p))
+                worker_drop(d, wi, "unreachable");
+        }
+    }
+}
+
+/* The worker that gets the next job: free capacity, not quarantined, the
+ * lowest load (inflight / capacity), ties to the one idle longest. */
+static size_t pick_worker(sc_dist *d)
+{
+    int64_t now = now_ms();
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < d->cfg.max_workers; i++) {
+        worker *w = &d->workers[i];
+        if (!w->used || w->inflight >= w->capacity || now < w->quarantine_until)
+            continue;
+        if (best == SIZE_MAX) {
+            best = i;
+            continue;
+        }
+        worker *b = &d->workers[best];
+        uint64_t lw = (uint64_t)w->inflight * b->capacity, lb = (uint64_t)b->inflight * w->capacity;
+        if (lw < lb || (lw == lb && w->idle_since < b->idle_since))
+            best = i;
+    }
+    return best;
+}
+
+static void dispatch(sc_dist *d)
+{
+    for (;;) {
+        size_t wi = pick_worker(d);
+        if (wi == SIZE_MAX || d->natt == d->att_cap)
+            return;
+        uint64_t batch = 0;
+        uint8_t *job = NULL;
+        size_t job_len = 0;
+        if (!d->src.take(d->src.ctx, &batch, &job, &job_len, 0))
+            return;
+        worker *w = &d->workers[wi];
+        if (job_len == 0 || job_len > SC_DIST_JOB_MAX) {
+            zk_log(ZK_LOG_ERROR, "proving job too large for remote workers", ZKF_U64("batch", batch),
+                   ZKF_U64("bytes", job_len), ZKF_END);
+            free(job);
+            d->src.give_back(d->src.ctx, batch);
+            return;
+        }
+        sc_dist_msg m = { .type = SC_DIST_JOB, .attempt = d->next_attempt++, .batch = batch,
+                          .params = d->cfg.params, .payload = job, .payload_len = job_len };
+        bool sent = send_to(d, w->id, w->idlen, &m);
+        free(job);
+        if (!sent) {
+            d->src.give_back(d->src.ctx, batch);
+            worker_drop(d, wi, "unreachable");
+            continue;
+        }
+        int64_t now = now_ms();
+        d->att[d->natt++] = (attempt){ .id = m.attempt, .batch = batch, .w = wi, .sent_at = now, .last_hb = now };
+        w->inflight++;
+        pthread_mutex_lock(&d->lock);
+        d->stats.jobs_sent++;
+        d->stats.in_flight = (uint32_t)d->natt;
+        metrics_sync_locked(d);
+        pthread_mutex_unlock(&d->lock);
+        zk_log(ZK_LOG_INFO, "proving job sent", ZKF_U64("batch", batch), ZKF_U64("attempt", m.attempt),
+               ZKF_STR("worker", w->name), ZKF_U64("job_bytes", job_len), ZKF_END);
+    }
+}
+
+static void *dispatcher_thread(void *arg)
+{
+    sc_dist *d = arg;
+    zk_log(ZK_LOG_INFO, "dispatcher listening", ZKF_STR("endpoint", d->endpoint), ZKF_END);
+    while (!atomic_load(&d->stop)) {
+        recv_frames(d);
+        housekeeping(d);
+        dispatch(d);
+        zmq_pollitem_t it = { .socket = d->sock, .events = ZMQ_POLLIN };
+        if (zmq_poll(&it, 1, POLL_MS) < 0 && zmq_errno() != EINTR) {
+            zk_log(ZK_LOG_ERROR, "dispatcher poll failed", ZKF_STR("error", zmq_strerror(zmq_errno())), ZKF_END);
+            break;
+        }
+    }
+    while (d->natt > 0)
+        attempt_give_back(d, d->natt - 1, "dispatcher stopping");
+    return NULL;
+}
+
+zk_err sc_dist_start(sc_dist *d, zk_error_detail *err)
+{
+    if (d->started)
+        return zk_error_set(err, ZK_ERR_USAGE, "dispatcher already started");
+    if (pthread_create(&d->thread, NULL, dispatcher_thread, d) != 0)
+        return zk_error_set(err, ZK_ERR_IO, "dispatcher thread: %s", strerror(errno));
+    d->started = true;
+    return ZK_OK;
+}
+
+void sc_dist_stop(sc_dist *d)
+{
+    if (d == NULL || !d->started || d->joined)
+        return;
+    atomic_store(&d->stop, true);
+    pthread_join(d->thread, NULL);
+    d->joined = true;
+}
+
+void sc_dist_destroy(sc_dist *d)
+{
+    if (d == NULL)
+        return;
+    sc_dist_stop(d);
+    if (d->sock)
+        zmq_close(d->sock);
+    if (d->zctx)
+        zmq_ctx_term(d->zctx);
+    pthread_mutex_destroy(&d->lock);
+    free(d->metrics);
+    free(d->endpoint);
+    free(d->workers);
+    free(d->att);
+    free(d);
+}

@@ -1,0 +1,583 @@
+/*
+ * tests/sidecar/test_run.c — `zkcar run` as a process: bad usage, and the
+ * embedded watcher against a real anvil: deposits credited exactly once,
+ * only once confirmed, a reorged unconfirmed deposit never credited, across
+ * a clean restart and a kill -9. Talks to the daemon over its JSON-RPC API.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hex.h"
+#include "ipc/state.h"
+#include "l1-watcher/devnet.h"
+
+static const char *zkcar_bin(void)
+{
+    const char *b = getenv("ZKCAR_BIN");
+    return b != NULL ? b : "./zkcar";
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs zkcar with `args`; returns the exit status, stderr's first line in `line`. */
+static int run_zkcar(const char *const *args, char *line, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        close(p[0]);
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = zkcar_bin();
+        for (; args[n - 1] != NULL && n < 31; n++)
+            argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(zkcar_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t k;
+    char buf[4096];
+    while ((k = read(p[0], buf + len, sizeof buf - 1 - len)) > 0 && len < sizeof buf - 1)
+        len += (size_t)k;
+    buf[len] = '\0';
+    close(p[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    char *nl = strchr(buf, '\n');
+    if (nl != NULL)
+        *nl = '\0';
+    snprintf(line, cap, "%s", buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* SPEC §1: bad usage exits 2 with a one-line reason; --help exits 0. */
+static void test_usage(void **state)
+{
+    char line[4096];
+    const char *const no_bridge[] = { "run", "--l1-rpc", "http://127.0.0.1:1", NULL };
+    assert_int_equal(run_zkcar(no_bridge, line, sizeof line), 2);
+    assert_non_null(strstr(line, "--bridge"));
+    const char *const bad_size[] = { "run", "--batch-size", "abc", NULL };
+    assert_int_equal(run_zkcar(bad_size, line, sizeof line), 2);
+    assert_non_null(strstr(line, "batch-size"));
+    const char *const no_source[] = { "run", "--bridge", "0x4242424242424242424242424242424242424242", NULL };
+    assert_int_equal(run_zkcar(no_source, line, sizeof line), 2);
+    assert_non_null(strstr(line, "--l1-rpc"));
+    const char *const bad_addr[] = { "run", "--l1-rpc", "http://127.0.0.1:1", "--bridge", "0x42", NULL };
+    assert_int_equal(run_zkcar(bad_addr, line, sizeof line), 2);
+    const char *const bad_bpf[] = { "run", "--bpf", "maybe", NULL };
+    assert_int_equal(run_zkcar(bad_bpf, line, sizeof line), 2);
+    const char *const no_provers[] = { "run", "--l1-rpc", "http://127.0.0.1:1", "--bridge",
+                                       "0x4242424242424242424242424242424242424242", "--prover-threads", "0", NULL };
+    assert_int_equal(run_zkcar(no_provers, line, sizeof line), 2);
+    const char *const watcher_no_chain[] = { "run", "--watcher", "tcp://127.0.0.1:1", "--bridge",
+                                             "0x4242424242424242424242424242424242424242", NULL };
+    assert_int_equal(run_zkcar(watcher_no_chain, line, sizeof line), 2);
+    assert_non_null(strstr(line, "--chain-id"));
+    const char *const unknown[] = { "run", "--no-such-flag", "1", NULL };
+    assert_int_equal(run_zkcar(unknown, line, sizeof line), 2);
+    const char *const help[] = { "run", "--help", NULL };
+    assert_int_equal(run_zkcar(help, line, sizeof line), 0);
+    /* a config file: flags win over it, its own errors name the line */
+    char path[] = "/tmp/zkcar-run-ini-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char ini[] = "[run]\nbatch-size = 12x\n";
+    assert_int_equal(write(fd, ini, sizeof ini - 1), (ssize_t)(sizeof ini - 1));
+    close(fd);
+    const char *const with_ini[] = { "run", "--config", path, NULL };
+    assert_int_equal(run_zkcar(with_ini, line, sizeof line), 2);
+    assert_non_null(strstr(line, ":2"));
+    unlink(path);
+}
+
+/* ---- the daemon with an embedded watcher ------------------------------------------ */
+
+typedef struct daemon {
+    pid_t pid;
+    int api_port, metrics_port;
+    char dir[512];
+    char log[512];
+} daemon_t;
+
+/* What a failed test leaves running; the teardown stops it. */
+static pid_t live_daemon;
+static l1w_devnet *live_devnet;
+
+static void daemon_start_with(daemon_t *d, l1w_devnet *a, uint64_t from_block, const char *watcher_ep, bool prove);
+
+static void daemon_start(daemon_t *d, l1w_devnet *a, uint64_t from_block, bool prove)
+{
+    daemon_start_with(d, a, from_block, NULL, prove);
+}
+
+/* With watcher_ep: `zkcar run --watcher watcher_ep --chain-id 31337` (no
+ * --l1-rpc). Without `prove`: --prover-threads 0 and a --workers endpoint no
+ * worker connects to, so that nothing is proven (a clean stop then does not
+ * wait for a proof in progress, which takes long under the sanitizers). */
+static void daemon_start_with(daemon_t *d, l1w_devnet *a, uint64_t from_block, const char *watcher_ep, bool prove)
+{
+    char from[24], api[32], metrics[32], workers[600];
+    snprintf(workers, sizeof workers, "ipc://%s.workers", d->dir);
+    snprintf(from, sizeof from, "%" PRIu64, from_block);
+    snprintf(api, sizeof api, "127.0.0.1:%d", d->api_port);
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", d->metrics_port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 2);
+        dup2(fd, 1);
+        const char *argv[] = { zkcar_bin(), "run", "--l1-rpc", a->ipc_url, "--bridge", a->bridge_hex,
+                               "--from-block", from, "--confirmations", "3", "--data-dir", d->dir,
+                               "--api", api, "--metrics", metrics, "--batch-size", "64",
+                               "--batch-interval-ms", "200", "--bpf", "off", "--prover-threads",
+                               prove ? "1" : "0", prove ? NULL : "--workers", workers, NULL };
+        const char *wargv[] = { zkcar_bin(), "run", "--watcher", watcher_ep, "--chain-id", "31337",
+                                "--bridge", a->bridge_hex, "--data-dir", d->dir, "--api", api,
+                                "--metrics", metrics, "--batch-size", "64", "--batch-interval-ms", "200",
+                                "--bpf", "off", "--prover-threads", prove ? "1" : "0",
+                                prove ? NULL : "--workers", workers, NULL };
+        execv(zkcar_bin(), (char *const *)(watcher_ep != NULL ? wargv : argv));
+        _exit(127);
+    }
+    d->pid = pid;
+    live_daemon = pid;
+}
+
+static int daemon_stop(daemon_t *d, int sig)
+{
+    assert_int_equal(kill(d->pid, sig), 0);
+    int st;
+    assert_int_equal(waitpid(d->pid, &st, 0), d->pid);
+    d->pid = 0;
+    live_daemon = 0;
+    if (sig == SIGKILL) {
+        assert_true(WIFSIGNALED(st));
+        return -1;
+    }
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+typedef struct buf {
+    char *p;
+    size_t len;
+} buf;
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
+{
+    buf *b = ud;
+    size_t k = size * n;
+    char *q = realloc(b->p, b->len + k + 1);
+    if (q == NULL)
+        return 0;
+    memcpy(q + b->len, ptr, k);
+    b->p = q;
+    b->len += k;
+    b->p[b->len] = '\0';
+    return k;
+}
+
+/* One JSON-RPC call; returns the "result" (caller puts it), or NULL when the
+ * daemon is not answering yet. *is_null says the result was JSON null. */
+static json_object *rpc(daemon_t *d, const char *method, const char *params, bool *ok)
+{
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[64], body[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", d->api_port);
+    snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":%s}", method, params);
+    buf b = { 0 };
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    *ok = false;
+    json_object *res = NULL;
+    if (rc == CURLE_OK && b.p != NULL) {
+        json_object *root = json_tokener_parse(b.p);
+        json_object *r;
+        if (root != NULL && json_object_object_get_ex(root, "result", &r)) {
+            res = json_object_get(r);
+            *ok = true;
+        }
+        json_object_put(root);
+    }
+    free(b.p);
+    return res;
+}
+
+/* GET /metrics; the body (malloc'd). */
+static char *scrape(daemon_t *d)
+{
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", d->metrics_port);
+    buf b = { 0 };
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_cleanup(c);
+    assert_non_null(b.p);
+    return b.p;
+}
+
+/* `promtool check metrics` on `text` must report nothing (exit 0). */
+static void promtool_clean(const char *text)
+{
+    char in_path[] = "/tmp/zkcar-run-metrics-XXXXXX";
+    int fd = mkstemp(in_path);
+    assert_true(fd >= 0);
+    size_t len = strlen(text);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "promtool check metrics < %s", in_path);
+    int rc = system(cmd);
+    unlink(in_path);
+    assert_int_equal(rc, 0);
+}
+
+static int64_t get_int(json_object *o, const char *key)
+{
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, key, &v));
+    return json_object_get_int64(v);
+}
+
+static const char *get_str(json_object *o, const char *key)
+{
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, key, &v));
+    return json_object_get_string(v);
+}
+
+/* Waits until zkcar_status answers and `pred` holds. */
+static json_object *wait_status(daemon_t *d, const char *what, int timeout_ms, bool (*pred)(json_object *, int64_t),
+                                int64_t arg)
+{
+    int64_t t0 = now_ms();
+    for (;;) {
+        bool ok;
+        json_object *s = rpc(d, "zkcar_status", "[]", &ok);
+        if (s != NULL && pred(s, arg))
+            return s;
+        json_object_put(s);
+        if (d->pid != 0) {
+            int st;
+            if (waitpid(d->pid, &st, WNOHANG) == d->pid)
+                fail_msg("zkcar run exited while waiting for %s (log %s)", what, d->log);
+        }
+        if (now_ms() - t0 > timeout_ms)
+            fail_msg("waited %d ms for %s (log %s)", timeout_ms, what, d->log);
+        usleep(100000);
+    }
+}
+
+static bool next_deposit_is(json_object *s, int64_t n) { return get_int(s, "nextDepositId") == n; }
+static bool proven_at_least(json_object *s, int64_t n) { return get_int(s, "lastProvenBatch") >= n; }
+static bool l1_head_at_least(json_object *s, int64_t n) { return get_int(s, "l1Head") >= n; }
+
+/* Waits until deposit `id` is sealed into a batch (its "batch" is a number). */
+static void wait_deposit_sealed(daemon_t *d, int id)
+{
+    char params[32];
+    snprintf(params, sizeof params, "[%d]", id);
+    int64_t t0 = now_ms();
+    for (;;) {
+        bool ok;
+        json_object *dep = rpc(d, "zkcar_getDeposit", params, &ok);
+        json_object *b;
+        bool sealed = dep != NULL && json_object_object_get_ex(dep, "batch", &b) && b != NULL;
+        json_object_put(dep);
+        if (sealed)
+            return;
+        if (now_ms() - t0 > 20000)
+            fail_msg("deposit %d not sealed in 20 s (log %s)", id, d->log);
+        usleep(100000);
+    }
+}
+
+static void account_balance(daemon_t *d, const uint8_t addr[20], const char *want)
+{
+    char hex[43], params[64];
+    zk_hex_encode(hex, addr, 20);
+    snprintf(params, sizeof params, "[\"%s\"]", hex);
+    bool ok;
+    json_object *a = rpc(d, "zkcar_getAccount", params, &ok);
+    assert_non_null(a);
+    assert_string_equal(get_str(a, "balance"), want);
+    json_object_put(a);
+}
+
+static void addr_of(uint8_t out[20], int k)
+{
+    memset(out, 0, 20);
+    out[0] = 0xa0;
+    out[19] = (uint8_t)k;
+}
+
+static void test_embedded_watcher(void **state)
+{
+    static l1w_devnet a;
+    zk_error_detail e = { 0 };
+    if (l1w_devnet_start(&a, &e, false, NULL) != ZK_OK)
+        fail_msg("anvil: %s", e.text);
+    live_devnet = &a;
+    uint64_t deployed;
+    if (l1w_devnet_deploy_bridge(&a, &deployed, &e, NULL) != ZK_OK)
+        fail_msg("deploy: %s", e.text);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 4), ZK_OK);
+
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    d.api_port = 20000 + (int)(getpid() % 20000) * 2;
+    d.metrics_port = d.api_port + 1;
+    snprintf(d.dir, sizeof d.dir, "%s/data", a.dir);
+    snprintf(d.log, sizeof d.log, "%s/zkcar-run.log", a.dir);
+    daemon_start(&d, &a, deployed, false);
+    json_object *s = wait_status(&d, "the API", 30000, l1_head_at_least, 1);
+    assert_int_equal(get_int(s, "chainId"), 31337);
+    assert_int_equal(get_int(s, "lastBatch"), 0);
+    json_object_put(s);
+
+    uint8_t x[20], y[20];
+    addr_of(x, 1);
+    addr_of(y, 2);
+    /* Deposit 5 to x, then reorg its block away before 3 confirmations. */
+    char tx[67];
+    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 1, x, 5), ZK_OK);
+    uint64_t b;
+    assert_int_equal(l1w_devnet_block_number(&a, &b, &e), ZK_OK);
+    json_object_put(wait_status(&d, "the deposit's block", 10000, l1_head_at_least, (int64_t)b));
+    usleep(300000);
+    assert_int_equal(l1w_devnet_reorg(&a, &e, 1, 2), ZK_OK);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 5), ZK_OK);
+    /* Then two deposits that stay: ids 0 and 1 again. */
+    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 3, x, 7), ZK_OK);
+    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 4, y, 9), ZK_OK);
+    /* not yet confirmed: not credited */
+    usleep(500000);
+    bool ok;
+    json_object *dep = rpc(&d, "zkcar_getDeposit", "[0]", &ok);
+    assert_true(ok);
+    assert_null(dep);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 3), ZK_OK);
+    json_object_put(wait_status(&d, "2 deposits credited", 20000, next_deposit_is, 2));
+    wait_deposit_sealed(&d, 1);
+    account_balance(&d, x, "7");
+    account_balance(&d, y, "9");
+    dep = rpc(&d, "zkcar_getDeposit", "[0]", &ok);
+    assert_non_null(dep);
+    assert_string_equal(get_str(dep, "amount"), "7");
+    assert_string_equal(get_str(dep, "status"), "credited");
+    json_object_put(dep);
+    dep = rpc(&d, "zkcar_getDeposit", "[2]", &ok);
+    assert_true(ok);
+    assert_null(dep);
+    /* SPEC §5's node families on /metrics, and promtool finds nothing to say */
+    char *m = scrape(&d);
+    assert_non_null(strstr(m, "zkcar_deposits_credited_total 2\n"));
+    assert_non_null(strstr(m, "zkcar_l1_head_block "));
+    assert_non_null(strstr(m, "zkcar_l1_confirmed_block "));
+    assert_non_null(strstr(m, "zkcar_l2_transactions_total{type=\"transfer\",result=\"accepted\"} 0\n"));
+    assert_non_null(strstr(m, "zkcar_mempool_transactions 0\n"));
+    assert_non_null(strstr(m, "zkcar_accounts "));
+    assert_non_null(strstr(m, "zkcar_batches_total{status=\"sealed\"} "));
+    assert_non_null(strstr(m, "zkcar_batch_prove_seconds_bucket{le=\"+Inf\"} "));
+    promtool_clean(m);
+    free(m);
+
+    /* A clean stop (exit 0) and a restart: nothing credited twice. */
+    assert_int_equal(daemon_stop(&d, SIGTERM), 0);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 2), ZK_OK);
+    daemon_start(&d, &a, deployed, false);
+    json_object_put(wait_status(&d, "the API after a restart", 30000, next_deposit_is, 2));
+    account_balance(&d, x, "7");
+    /* One more deposit, then kill -9 and restart: still exactly once. */
+    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 5, y, 11), ZK_OK);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 3), ZK_OK);
+    json_object_put(wait_status(&d, "deposit 2 credited", 20000, next_deposit_is, 3));
+    daemon_stop(&d, SIGKILL);
+    daemon_start(&d, &a, deployed, true);
+    json_object_put(wait_status(&d, "the API after kill -9", 30000, next_deposit_is, 3));
+    assert_int_equal(l1w_devnet_mine(&a, &e, 3), ZK_OK);
+    wait_deposit_sealed(&d, 2);
+    usleep(500000);
+    account_balance(&d, x, "7");
+    account_balance(&d, y, "20");
+    /* Batches get proven (test_node covers proving at length; here the
+     * first artifact, checked with `zkcar verify`). */
+    json_object_put(wait_status(&d, "batch 1 proven", 240000, proven_at_least, 1));
+    char path[700], line[4096];
+    snprintf(path, sizeof path, "%s/batches/1.batch", d.dir);
+    const char *const verify[] = { "verify", path, NULL };
+    assert_int_equal(run_zkcar(verify, line, sizeof line), 0);
+    /* (the clean stop was checked above; now a proof may be in progress) */
+    daemon_stop(&d, SIGKILL);
+
+    char name[64];
+    if (ipc_region_name(name, sizeof name, d.dir) == ZK_OK)
+        shm_unlink(name);
+    l1w_devnet_destroy(&a);
+    live_devnet = NULL;
+}
+
+static pid_t live_watch;
+
+/* `zkcar watch` as its own process, serving the stream on `ep`. */
+static pid_t watch_start(l1w_devnet *a, const char *dir, const char *ep, uint64_t from_block, const char *log)
+{
+    char from[24];
+    snprintf(from, sizeof from, "%" PRIu64, from_block);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 2);
+        dup2(fd, 1);
+        const char *argv[] = { zkcar_bin(), "watch", "--l1-rpc", a->ipc_url, "--bridge", a->bridge_hex,
+                               "--from-block", from, "--confirmations", "2", "--data-dir", dir,
+                               "--stream", ep, "--poll-ms", "100", NULL };
+        execv(zkcar_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    live_watch = pid;
+    return pid;
+}
+
+/* `zkcar run --watcher`: deposits come from a separate `zkcar watch`; a
+ * kill -9 of the watcher process and of the daemon loses and repeats nothing. */
+static void test_external_watcher(void **state)
+{
+    static l1w_devnet a;
+    zk_error_detail e = { 0 };
+    if (l1w_devnet_start(&a, &e, false, NULL) != ZK_OK)
+        fail_msg("anvil: %s", e.text);
+    live_devnet = &a;
+    uint64_t deployed;
+    assert_int_equal(l1w_devnet_deploy_bridge(&a, &deployed, &e, NULL), ZK_OK);
+    char wdir[600], ep[700], wlog[600];
+    snprintf(wdir, sizeof wdir, "%s/watch", a.dir);
+    snprintf(ep, sizeof ep, "ipc://%s/stream.sock", a.dir);
+    snprintf(wlog, sizeof wlog, "%s/zkcar-watch.log", a.dir);
+    pid_t w = watch_start(&a, wdir, ep, deployed, wlog);
+
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    d.api_port = 20000 + (int)(getpid() % 20000) * 2;
+    d.metrics_port = d.api_port + 1;
+    snprintf(d.dir, sizeof d.dir, "%s/data", a.dir);
+    snprintf(d.log, sizeof d.log, "%s/zkcar-run.log", a.dir);
+    daemon_start_with(&d, &a, deployed, ep, false);
+    json_object_put(wait_status(&d, "the API", 30000, next_deposit_is, 0));
+
+    uint8_t x[20];
+    addr_of(x, 7);
+    char tx[67];
+    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 1, x, 3), ZK_OK);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 2), ZK_OK);
+    json_object_put(wait_status(&d, "deposit 0 via the stream", 20000, next_deposit_is, 1));
+    json_object *s = wait_status(&d, "L1 figures via the stream", 10000, l1_head_at_least, 1);
+    json_object_put(s);
+
+    /* kill -9 the watcher; a deposit while it is down; restart it */
+    kill(w, SIGKILL);
+    waitpid(w, NULL, 0);
+    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 2, x, 4), ZK_OK);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 2), ZK_OK);
+    w = watch_start(&a, wdir, ep, deployed, wlog);
+    json_object_put(wait_status(&d, "deposit 1 after the watcher's restart", 30000, next_deposit_is, 2));
+    /* kill -9 the daemon; one more deposit; restart it: resumes from its cursor */
+    daemon_stop(&d, SIGKILL);
+    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 3, x, 5), ZK_OK);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 2), ZK_OK);
+    daemon_start_with(&d, &a, deployed, ep, false);
+    json_object_put(wait_status(&d, "deposit 2 after the daemon's restart", 30000, next_deposit_is, 3));
+    wait_deposit_sealed(&d, 2);
+    usleep(300000);
+    account_balance(&d, x, "12");
+    assert_int_equal(daemon_stop(&d, SIGTERM), 0);
+    kill(w, SIGTERM);
+    int st;
+    waitpid(w, &st, 0);
+    live_watch = 0;
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char name[64];
+    if (ipc_region_name(name, sizeof name, d.dir) == ZK_OK)
+        shm_unlink(name);
+    l1w_devnet_destroy(&a);
+    live_devnet = NULL;
+}
+
+static int teardown(void **state)
+{
+    if (live_watch > 0) {
+        kill(live_watch, SIGKILL);
+        waitpid(live_watch, NULL, 0);
+        live_watch = 0;
+    }
+    if (live_daemon > 0) {
+        kill(live_daemon, SIGKILL);
+        waitpid(live_daemon, NULL, 0);
+        live_daemon = 0;
+    }
+    if (live_devnet != NULL) {
+        l1w_devnet_destroy(live_devnet);
+        live_devnet = NULL;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test_teardown(test_embedded_watcher, teardown),
+        cmocka_unit_test_teardown(test_external_watcher, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
