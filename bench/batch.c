@@ -45,63 +45,6 @@
 #define VERIFY_RUNS 9
 #define POPULATE_GROUP 65536u
 
-static uint64_t rng(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static void address_of(uint8_t a[IPC_ADDRESS_SIZE], uint64_t k)
-{
-    uint64_t x = k * UINT64_C(0x9e3779b97f4a7c15) + 7;
-    for (int i = 0; i < IPC_ADDRESS_SIZE; i++) {
-        x ^= x >> 31;
-        x *= UINT64_C(0xbf58476d1ce4e5b9);
-        a[i] = (uint8_t)(x >> 56);
-    }
-}
-
-/* CPU seconds of the whole process (every thread) so far. */
-static double process_cpu_s(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0;
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
-}
-
-static int parse_u64(const char *s, uint64_t *out, uint64_t lo, uint64_t hi)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static void remove_dir(const char *dir)
-{
-    char name[64];
-    if (ipc_region_name(name, sizeof name, dir) == ZK_OK)
-        shm_unlink(name);
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            unlinkat(dirfd(d), e->d_name, 0);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 int zkb_batch(zkb_report *r, int argc, char **argv)
 {
     uint64_t txs = 1024, accounts = 1000000, runs = 3;
@@ -111,19 +54,19 @@ int zkb_batch(zkb_report *r, int argc, char **argv)
         if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
         } else if (strcmp(argv[i], "--txs") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &txs, 1, PRV_BATCH_MAX_OPS / 2) != 0) {
+            if (zkb_parse_u64(argv[++i], &txs, 1, PRV_BATCH_MAX_OPS / 2) != 0) {
                 fprintf(stderr, "zkcar bench batch: --txs wants 1 .. %u\n", PRV_BATCH_MAX_OPS / 2);
                 return 2;
             }
             set_txs = 1;
         } else if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &accounts, 2, UINT64_C(1) << 24) != 0) {
+            if (zkb_parse_u64(argv[++i], &accounts, 2, UINT64_C(1) << 24) != 0) {
                 fprintf(stderr, "zkcar bench batch: --accounts wants 2 .. 2^24\n");
                 return 2;
             }
             set_accounts = 1;
         } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &runs, 1, MAX_RUNS) != 0) {
+            if (zkb_parse_u64(argv[++i], &runs, 1, MAX_RUNS) != 0) {
                 fprintf(stderr, "zkcar bench batch: --runs wants 1 .. %d\n", MAX_RUNS);
                 return 2;
             }
@@ -170,7 +113,7 @@ int zkb_batch(zkb_report *r, int argc, char **argv)
     uint8_t a[IPC_ADDRESS_SIZE];
     uint64_t t0 = zkb_now_ns();
     for (uint64_t k = 0; k < accounts; k++) {
-        address_of(a, k);
+        zkb_address_of(a, k);
         if (ipc_writer_stage(w, NULL, a, UINT64_C(1000000000000), 0) != ZK_OK)
             goto cleanup;
         if (ipc_writer_staged(w) == POPULATE_GROUP || k + 1 == accounts)
@@ -184,27 +127,8 @@ int zkb_batch(zkb_report *r, int argc, char **argv)
     nonces = calloc(accounts, sizeof *nonces);
     if (!ops || !nonces)
         goto cleanup;
-    uint64_t seed = 0x9e3779b97f4a7c15ULL;
-    for (uint64_t i = 0; i < txs; i++) {
-        uint64_t from = rng(&seed) % accounts, to = rng(&seed) % accounts;
-        prv_batch_op *op = &ops[i];
-        op->kind = PRV_OP_TRANSFER;
-        address_of(op->from, from);
-        address_of(op->to, to);
-        op->amount = 1 + rng(&seed) % 1000000;
-        op->fee = 1 + rng(&seed) % 100;
-        op->nonce = nonces[from]++;
-        memset(op->sig, 0x5a, sizeof op->sig); /* signatures are not part of the proof */
-    }
     prv_batch_public pub;
-    memset(&pub, 0, sizeof pub);
-    pub.chain_id = 31337;
-    memset(pub.bridge, 0xb5, sizeof pub.bridge);
-    pub.number = 1;
-    memset(pub.operator_addr, 0xfe, sizeof pub.operator_addr);
-    pub.first_deposit_id = 1;
-    pub.nops = (uint32_t)txs;
-    pub.ops = ops;
+    zkb_transfer_batch(&pub, ops, nonces, txs, accounts, 0x9e3779b97f4a7c15ULL);
     t0 = zkb_now_ns();
     if (ipc_batch_build(w, &pub, &job, &e) != ZK_OK) {
         fprintf(stderr, "zkcar bench batch: building the job: %s\n", e.text);
@@ -217,25 +141,25 @@ int zkb_batch(zkb_report *r, int argc, char **argv)
     for (uint64_t k = 0; k < runs; k++) {
         free(proof);
         proof = NULL;
-        double c0 = process_cpu_s();
+        double c0 = zkb_process_cpu_s();
         t0 = zkb_now_ns();
         if (prv_batch_prove(&job, NULL, &proof, &proof_len, &e) != ZK_OK) {
             fprintf(stderr, "zkcar bench batch: prove: %s\n", e.text);
             goto cleanup;
         }
         prove_s[k] = (double)(zkb_now_ns() - t0) / 1e9;
-        prove_cpu[k] = process_cpu_s() - c0;
+        prove_cpu[k] = zkb_process_cpu_s() - c0;
     }
     double verify_cpu[VERIFY_RUNS];
     for (int k = 0; k < VERIFY_RUNS; k++) {
-        double c0 = process_cpu_s();
+        double c0 = zkb_process_cpu_s();
         t0 = zkb_now_ns();
         if (prv_batch_verify(&job.pub, proof, proof_len, &e) != ZK_OK) {
             fprintf(stderr, "zkcar bench batch: verify: %s\n", e.text);
             goto cleanup;
         }
         verify_ms[k] = (double)(zkb_now_ns() - t0) / 1e6;
-        verify_cpu[k] = (process_cpu_s() - c0) * 1e3;
+        verify_cpu[k] = (zkb_process_cpu_s() - c0) * 1e3;
     }
     double ps = zkb_median(prove_s, (int)runs);
     unsigned log_n = prv_batch_air_log_n(job.nupdates);
@@ -264,6 +188,6 @@ cleanup:
     free(ops);
     free(nonces);
     ipc_writer_close(w);
-    remove_dir(dir);
+    zkb_remove_state_dir(dir);
     return rc;
 }

@@ -30,6 +30,27 @@ double zkb_median(double *v, int n);
 /* Peak resident set size of this process so far, MiB. */
 double zkb_peak_rss_mb(void);
 
+/* ---- helpers the benchmarks share (bench/util.c) ---- */
+
+/* xorshift64: a fast, seeded, reproducible sequence (*s != 0). */
+uint64_t zkb_rng(uint64_t *s);
+/* The deterministic address of account number k. */
+void zkb_address_of(uint8_t a[20], uint64_t k);
+/* Parses a decimal flag value in lo..hi; -1 if it is not one. */
+int zkb_parse_u64(const char *s, uint64_t *out, uint64_t lo, uint64_t hi);
+/* CPU seconds of the whole process (every thread) so far. */
+double zkb_process_cpu_s(void);
+/* Removes a temporary state directory (its files, not subdirectories) and its
+ * shared-memory region. */
+void zkb_remove_state_dir(const char *dir);
+/* Fills ops[0..txs) with random transfers among accounts 0..accounts-1
+ * (nonces[] is each account's next nonce, advanced) and *pub with a batch
+ * of them (chain 31337, operator 0xfe.., batch 1) for ipc_batch_build. */
+struct prv_batch_public;
+struct prv_batch_op;
+void zkb_transfer_batch(struct prv_batch_public *pub, struct prv_batch_op *ops, uint32_t *nonces,
+                        uint64_t txs, uint64_t accounts, uint64_t seed);
+
 int zkb_main(int argc, char **argv);
 
 /* The benchmarks, one per source file in bench/ (listed in bench/bench.c). */

@@ -56,67 +56,6 @@
 #define PAIR_BLOCK 200      /* begin+end pairs per timed block */
 #define PAIR_BLOCKS 15
 
-static uint64_t rng(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void address_of(uint8_t a[IPC_ADDRESS_SIZE], uint64_t k)
-{
-    uint64_t s = k + 1;
-    for (int i = 0; i < IPC_ADDRESS_SIZE; i += 8) {
-        uint64_t x = rng(&s);
-        for (int j = 0; j < 8 && i + j < IPC_ADDRESS_SIZE; j++)
-            a[i + j] = (uint8_t)(x >> (8 * j));
-    }
-}
-
-static int parse_u64(const char *s, uint64_t *out, uint64_t lo, uint64_t hi)
-{
-    if (s == NULL || *s == '\0')
-        return -1;
-    uint64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static void remove_dir(const char *dir)
-{
-    char name[64];
-    if (ipc_region_name(name, sizeof name, dir) == ZK_OK)
-        shm_unlink(name);
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char path[4096 + 2 + 256];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Probe hits so far: begin + end of every recorded stage. */
 static uint64_t probe_hits(const zkbpf *b)
 {
@@ -153,18 +92,18 @@ int zkb_bpf(zkb_report *r, int argc, char **argv)
         if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
         } else if (strcmp(argv[i], "--txs") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &txs, 1, PRV_BATCH_MAX_OPS / 2) != 0) {
+            if (zkb_parse_u64(argv[++i], &txs, 1, PRV_BATCH_MAX_OPS / 2) != 0) {
                 fprintf(stderr, "zkcar bench bpf: --txs wants 1 .. %u\n", PRV_BATCH_MAX_OPS / 2);
                 return 2;
             }
             set_txs = 1;
         } else if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &accounts, 2, UINT64_C(1) << 24) != 0) {
+            if (zkb_parse_u64(argv[++i], &accounts, 2, UINT64_C(1) << 24) != 0) {
                 fprintf(stderr, "zkcar bench bpf: --accounts wants 2 .. 2^24\n");
                 return 2;
             }
         } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &runs, 1, MAX_RUNS) != 0) {
+            if (zkb_parse_u64(argv[++i], &runs, 1, MAX_RUNS) != 0) {
                 fprintf(stderr, "zkcar bench bpf: --runs wants 1 .. %d\n", MAX_RUNS);
                 return 2;
             }
@@ -212,7 +151,7 @@ int zkb_bpf(zkb_report *r, int argc, char **argv)
         goto cleanup;
     uint8_t a[IPC_ADDRESS_SIZE];
     for (uint64_t k = 0; k < accounts; k++) {
-        address_of(a, k);
+        zkb_address_of(a, k);
         if (ipc_writer_stage(w, NULL, a, UINT64_C(1000000000000), 0) != ZK_OK)
             goto cleanup;
     }
@@ -223,27 +162,8 @@ int zkb_bpf(zkb_report *r, int argc, char **argv)
     nonces = calloc(accounts, sizeof *nonces);
     if (!ops || !nonces)
         goto cleanup;
-    uint64_t seed = 0x5eed;
-    for (uint64_t i = 0; i < txs; i++) {
-        uint64_t from = rng(&seed) % accounts, to = rng(&seed) % accounts;
-        prv_batch_op *op = &ops[i];
-        op->kind = PRV_OP_TRANSFER;
-        address_of(op->from, from);
-        address_of(op->to, to);
-        op->amount = 1 + rng(&seed) % 1000000;
-        op->fee = 1 + rng(&seed) % 100;
-        op->nonce = nonces[from]++;
-        memset(op->sig, 0x5a, sizeof op->sig); /* signatures are not part of the proof */
-    }
     prv_batch_public pub;
-    memset(&pub, 0, sizeof pub);
-    pub.chain_id = 31337;
-    memset(pub.bridge, 0xb5, sizeof pub.bridge);
-    pub.number = 1;
-    memset(pub.operator_addr, 0xfe, sizeof pub.operator_addr);
-    pub.first_deposit_id = 1;
-    pub.nops = (uint32_t)txs;
-    pub.ops = ops;
+    zkb_transfer_batch(&pub, ops, nonces, txs, accounts, 0x5eed);
     if (ipc_batch_build(w, &pub, &job, &e) != ZK_OK)
         goto cleanup;
     ipc_writer_discard(w);
@@ -260,11 +180,11 @@ int zkb_bpf(zkb_report *r, int argc, char **argv)
         uint64_t h0 = probe_hits(b);
         free(proof);
         proof = NULL;
-        double c0 = cpu_s();
+        double c0 = zkb_process_cpu_s();
         uint64_t t0 = zkb_now_ns();
         if (prv_batch_prove(&job, NULL, &proof, &proof_len, &e) != ZK_OK)
             goto cleanup;
-        double s = (double)(zkb_now_ns() - t0) / 1e9, c = cpu_s() - c0;
+        double s = (double)(zkb_now_ns() - t0) / 1e9, c = zkb_process_cpu_s() - c0;
         if (attached) {
             att[k / 2] = s;
             att_cpu[k / 2] = c;
@@ -309,7 +229,7 @@ cleanup:
     free(ops);
     free(nonces);
     ipc_writer_close(w);
-    remove_dir(dir);
+    zkb_remove_state_dir(dir);
     zkbpf_stop(b);
     return rc;
 }

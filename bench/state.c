@@ -38,53 +38,6 @@
 #define TREE_GROUP 65536u
 #define TREE_GROUPS 8
 
-static uint64_t rng(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-static void address_of(uint8_t a[IPC_ADDRESS_SIZE], uint64_t k)
-{
-    uint64_t x = k * UINT64_C(0x9e3779b97f4a7c15) + 1;
-    for (int i = 0; i < IPC_ADDRESS_SIZE; i++) {
-        x ^= x >> 31;
-        x *= UINT64_C(0xbf58476d1ce4e5b9);
-        a[i] = (uint8_t)(x >> 56);
-    }
-}
-
-static int parse_u64(const char *s, uint64_t *out, uint64_t lo, uint64_t hi)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static void remove_dir(const char *dir)
-{
-    char name[64];
-    if (ipc_region_name(name, sizeof name, dir) == ZK_OK)
-        shm_unlink(name);
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            unlinkat(dirfd(d), e->d_name, 0);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -111,7 +64,7 @@ static void reader_child(const char *dir, uint32_t n, int fd)
         do {
             for (int i = 0; i < 4096; i++) {
                 ipc_account a;
-                ipc_reader_get(r, &a, (uint32_t)(((rng(&s) >> 32) * n) >> 32));
+                ipc_reader_get(r, &a, (uint32_t)(((zkb_rng(&s) >> 32) * n) >> 32));
                 sink += a.balance;
             }
             reads += 4096;
@@ -138,12 +91,12 @@ int zkb_state(zkb_report *r, int argc, char **argv)
             accounts = 100000;
             durable_groups = 16;
         } else if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &accounts, 1024, IPC_MAX_CAPACITY) != 0) {
+            if (zkb_parse_u64(argv[++i], &accounts, 1024, IPC_MAX_CAPACITY) != 0) {
                 fprintf(stderr, "zkcar bench state: --accounts wants 1024 .. %u\n", IPC_MAX_CAPACITY);
                 return 2;
             }
         } else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc) {
-            if (parse_u64(argv[++i], &group, 1, 65536) != 0) {
+            if (zkb_parse_u64(argv[++i], &group, 1, 65536) != 0) {
                 fprintf(stderr, "zkcar bench state: --group wants 1 .. 65536\n");
                 return 2;
             }
@@ -181,7 +134,7 @@ int zkb_state(zkb_report *r, int argc, char **argv)
     /* Accounts, in groups of TREE_GROUP, then a snapshot of them. */
     uint64_t t0 = zkb_now_ns();
     for (uint64_t k = 0; k < accounts; k++) {
-        address_of(a, k);
+        zkb_address_of(a, k);
         if (ipc_writer_stage(w, NULL, a, 1000000 + k, 0) != ZK_OK)
             goto cleanup;
         if (ipc_writer_staged(w) == TREE_GROUP || k + 1 == accounts)
@@ -204,8 +157,8 @@ int zkb_state(zkb_report *r, int argc, char **argv)
     for (int g = 0; g < TREE_GROUPS; g++) {
         uint64_t g0 = zkb_now_ns();
         for (uint32_t i = 0; i < TREE_GROUP; i++) {
-            address_of(a, rng(&seed) % accounts);
-            if (ipc_writer_stage(w, NULL, a, rng(&seed) & 0xffffffffff, 1) != ZK_OK)
+            zkb_address_of(a, zkb_rng(&seed) % accounts);
+            if (ipc_writer_stage(w, NULL, a, zkb_rng(&seed) & 0xffffffffff, 1) != ZK_OK)
                 goto cleanup;
         }
         if (ipc_writer_commit(w, NULL, 0) != ZK_OK)
@@ -222,9 +175,9 @@ int zkb_state(zkb_report *r, int argc, char **argv)
     t0 = zkb_now_ns();
     for (uint64_t g = 0; g < durable_groups; g++) {
         for (uint64_t i = 0; i < group; i++) {
-            address_of(a, rng(&seed) % accounts);
+            zkb_address_of(a, zkb_rng(&seed) % accounts);
             staged_at[i] = zkb_now_ns();
-            if (ipc_writer_stage(w, NULL, a, rng(&seed) & 0xffffffffff, 2) != ZK_OK)
+            if (ipc_writer_stage(w, NULL, a, zkb_rng(&seed) & 0xffffffffff, 2) != ZK_OK)
                 goto cleanup;
         }
         if (ipc_writer_commit(w, NULL, 0) != ZK_OK)
@@ -254,8 +207,8 @@ int zkb_state(zkb_report *r, int argc, char **argv)
     uint64_t updates_during_reads = 0;
     for (;;) {
         for (int i = 0; i < 256; i++) {
-            address_of(a, rng(&seed) % accounts);
-            if (ipc_writer_stage(w, NULL, a, rng(&seed) & 0xffffffffff, 3) != ZK_OK)
+            zkb_address_of(a, zkb_rng(&seed) % accounts);
+            if (ipc_writer_stage(w, NULL, a, zkb_rng(&seed) & 0xffffffffff, 3) != ZK_OK)
                 break;
         }
         if (ipc_writer_commit(w, NULL, 0) != ZK_OK)
@@ -335,6 +288,6 @@ cleanup:
     ipc_writer_close(w);
     free(lat);
     free(staged_at);
-    remove_dir(dir);
+    zkb_remove_state_dir(dir);
     return rc;
 }
