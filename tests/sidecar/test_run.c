@@ -11,16 +11,19 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +122,24 @@ static void test_usage(void **state)
     assert_int_equal(run_zkcar(with_ini, line, sizeof line), 2);
     assert_non_null(strstr(line, ":2"));
     unlink(path);
+}
+
+/* A TCP port on 127.0.0.1 that is free right now: the kernel picks it for a
+ * socket bound to port 0, which is then closed. (Ports derived from the pid
+ * collided with other tests' ephemeral ports when ctest runs in parallel.) */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t len = sizeof sa;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
 }
 
 /* ---- the daemon with an embedded watcher ------------------------------------------ */
@@ -371,8 +392,10 @@ static void test_embedded_watcher(void **state)
 
     daemon_t d;
     memset(&d, 0, sizeof d);
-    d.api_port = 20000 + (int)(getpid() % 20000) * 2;
-    d.metrics_port = d.api_port + 1;
+    d.api_port = free_port();
+    do
+        d.metrics_port = free_port();
+    while (d.metrics_port == d.api_port);
     snprintf(d.dir, sizeof d.dir, "%s/data", a.dir);
     snprintf(d.log, sizeof d.log, "%s/zkcar-run.log", a.dir);
     daemon_start(&d, &a, deployed, false);
@@ -505,8 +528,10 @@ static void test_external_watcher(void **state)
 
     daemon_t d;
     memset(&d, 0, sizeof d);
-    d.api_port = 20000 + (int)(getpid() % 20000) * 2;
-    d.metrics_port = d.api_port + 1;
+    d.api_port = free_port();
+    do
+        d.metrics_port = free_port();
+    while (d.metrics_port == d.api_port);
     snprintf(d.dir, sizeof d.dir, "%s/data", a.dir);
     snprintf(d.log, sizeof d.log, "%s/zkcar-run.log", a.dir);
     daemon_start_with(&d, &a, deployed, ep, false);
