@@ -35,6 +35,7 @@
 #include "prover/stark.h"
 #include "sidecar/metrics.h"
 #include "tests/ipc/ipc_test_util.h"
+#include "tests/promtool_util.h"
 
 #define CHILD_SKIP 77
 #define PROOFS 3            /* proofs per run: counts must equal this */
@@ -171,35 +172,13 @@ static int render(zk_metrics *m, char **out)
 }
 
 /* `promtool check metrics` on `text`: 0 when it reports nothing. */
-static int promtool_check(const char *text)
+static int promtool_clean(const char *text)
 {
-    char path[] = "/tmp/zkcar-bpf-scrape-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(text);
-    int ok = write(fd, text, len) == (ssize_t)len ? 0 : -1;
-    close(fd);
-    if (ok == 0) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
-        FILE *p = popen(cmd, "r");
-        if (p == NULL) {
-            ok = -1;
-        } else {
-            char line[512];
-            size_t lines = 0;
-            while (fgets(line, sizeof line, p) != NULL) {
-                fprintf(stderr, "promtool: %s", line);
-                lines++;
-            }
-            int st = pclose(p);
-            if (st != 0 || lines != 0)
-                ok = -1;
-        }
-    }
-    unlink(path);
-    return ok;
+    char out[4096];
+    int st = promtool_check(text, out, sizeof out);
+    if (out[0] != '\0')
+        fprintf(stderr, "promtool: %s", out);
+    return st == 0 && out[0] == '\0' ? 0 : -1;
 }
 
 static bool has_line(const char *text, const char *line)
@@ -292,7 +271,7 @@ static int child_root(void)
     CHECK(has_line(text, "zkcar_latency_backend_info{backend=\"bpf\"} 1"), "no backend=bpf line:\n%s", text);
     CHECK(has_line(text, "zkcar_prover_stage_seconds_count{stage=\"lde\"} 3"), "lde count:\n%s", text);
     CHECK(has_line(text, "zkcar_prover_stage_seconds_count{stage=\"tree_update\"} 4"), "tree count:\n%s", text);
-    CHECK(promtool_check(text) == 0, "promtool check metrics failed");
+    CHECK(promtool_clean(text) == 0, "promtool check metrics failed");
     rc = 0;
 cleanup:
     free(text);
@@ -704,7 +683,7 @@ static void test_promtool_live_scrape(void **state)
     assert_non_null(body.p);
     assert_true(has_line(body.p, "zkcar_latency_backend_info{backend=\"userspace\"} 1"));
     assert_true(has_line(body.p, "zkcar_prover_stage_seconds_count{stage=\"fri\"} 1"));
-    assert_int_equal(promtool_check(body.p), 0);
+    assert_int_equal(promtool_clean(body.p), 0);
     free(body.p);
     zk_metrics_destroy(m);
     zkbpf_stop(b);

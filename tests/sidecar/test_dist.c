@@ -37,6 +37,8 @@
 #include "prover/batch.h"
 #include "sidecar/dist.h"
 #include "sidecar/metrics.h"
+#include "tests/ipc/ipc_test_util.h"
+#include "tests/promtool_util.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -51,35 +53,6 @@ static void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
-}
-
-static char *tdir_new(void)
-{
-    char *p = strdup("/tmp/zkcar-dist-test-XXXXXX");
-    if (p == NULL || mkdtemp(p) == NULL)
-        abort();
-    return p;
-}
-
-static void tdir_remove(char *dir)
-{
-    char name[64];
-    if (ipc_region_name(name, sizeof name, dir) == ZK_OK)
-        shm_unlink(name);
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-    free(dir);
 }
 
 /* ------------------------------------------------------------ batches */
@@ -918,12 +891,9 @@ static void test_bad_proofs(void **state)
     assert_non_null(strstr(text, "zkcar_remote_workers 2\n"));
     snprintf(want, sizeof want, "zkcar_remote_jobs_total{event=\"sent\"} %" PRIu64 "\n", st.jobs_sent);
     assert_non_null(strstr(text, want));
-    FILE *pt = popen("promtool check metrics >/dev/null 2>&1", "w");
-    assert_non_null(pt);
-    fwrite(text, 1, tlen, pt);
-    int pst = pclose(pt);
-    if (!(WIFEXITED(pst) && WEXITSTATUS(pst) == 0))
-        fail_msg("promtool check metrics refused:\n%s", text);
+    char pout[2048];
+    if (promtool_check(text, pout, sizeof pout) != 0)
+        fail_msg("promtool check metrics refused (%s):\n%s", pout, text);
     free(text);
     worker_stop(w);
     peer_free(r);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "sidecar/metrics.h"
+#include "tests/promtool_util.h"
 
 /* ---- helpers ------------------------------------------------------------------- */
 
@@ -92,37 +93,6 @@ static void check_golden(const char *name, const char *text)
         fail_msg("exposition differs from %s", name);
     }
     free(want);
-}
-
-/* Runs `promtool check metrics` on `text`; returns its exit status and its
- * output (stdout and stderr) in `out`. */
-static int promtool_check(const char *text, char *out, size_t outcap)
-{
-    char in_path[] = "/tmp/zkcar-metrics-in-XXXXXX";
-    char out_path[] = "/tmp/zkcar-metrics-out-XXXXXX";
-    int in_fd = mkstemp(in_path), out_fd = mkstemp(out_path);
-    assert_true(in_fd >= 0 && out_fd >= 0);
-    size_t len = strlen(text);
-    assert_int_equal(write(in_fd, text, len), (ssize_t)len);
-    assert_int_equal(lseek(in_fd, 0, SEEK_SET), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(in_fd, 0);
-        dup2(out_fd, 1);
-        dup2(out_fd, 2);
-        execlp("promtool", "promtool", "check", "metrics", (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    ssize_t n = pread(out_fd, out, outcap - 1, 0);
-    out[n > 0 ? n : 0] = '\0';
-    close(in_fd);
-    close(out_fd);
-    unlink(in_path);
-    unlink(out_path);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 typedef struct http_reply {

@@ -31,6 +31,7 @@
 #include "common/hex.h"
 #include "ipc/state.h"
 #include "l1-watcher/devnet.h"
+#include "tests/promtool_util.h"
 
 static const char *zkcar_bin(void)
 {
@@ -286,17 +287,10 @@ static char *scrape(daemon_t *d)
 /* `promtool check metrics` on `text` must report nothing (exit 0). */
 static void promtool_clean(const char *text)
 {
-    char in_path[] = "/tmp/zkcar-run-metrics-XXXXXX";
-    int fd = mkstemp(in_path);
-    assert_true(fd >= 0);
-    size_t len = strlen(text);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "promtool check metrics < %s", in_path);
-    int rc = system(cmd);
-    unlink(in_path);
-    assert_int_equal(rc, 0);
+    char out[4096];
+    int rc = promtool_check(text, out, sizeof out);
+    if (rc != 0)
+        fail_msg("promtool check metrics (exit %d): %s", rc, out);
 }
 
 static int64_t get_int(json_object *o, const char *key)
