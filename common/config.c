@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
+
 enum source { SRC_UNSET = 0, SRC_DEFAULT, SRC_FILE, SRC_FLAG };
 
 struct zk_config {
@@ -170,28 +172,14 @@ static char *trim(char *s)
 /* Reads the whole file (capped at ZK_CONFIG_FILE_MAX) into a NUL-terminated buffer. */
 static zk_err read_file(zk_error_detail *err, const char *path, char **out, size_t *outlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return zk_error_set(err, ZK_ERR_IO, "--config: cannot open %s: %s", path, strerror(errno));
-    char *buf = malloc(ZK_CONFIG_FILE_MAX + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return zk_error_set(err, ZK_ERR_NOMEM, "out of memory");
-    }
-    size_t n = fread(buf, 1, ZK_CONFIG_FILE_MAX + 1, f);
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return zk_error_set(err, ZK_ERR_IO, "--config: cannot read %s", path);
-    }
-    if (n > ZK_CONFIG_FILE_MAX) {
-        free(buf);
+    uint8_t *buf;
+    zk_error_detail e = { 0 };
+    zk_err rc = zk_file_read(path, ZK_CONFIG_FILE_MAX, &buf, outlen, &e);
+    if (rc == ZK_ERR_TOO_BIG)
         return zk_error_set(err, ZK_ERR_USAGE, "%s: larger than %d bytes", path, ZK_CONFIG_FILE_MAX);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *outlen = n;
+    if (rc != ZK_OK)
+        return zk_error_set(err, rc, "--config: cannot read %s: %s", path, e.text);
+    *out = (char *)buf;
     return ZK_OK;
 }
 

@@ -1,17 +1,14 @@
 /* prover/verify_cmd.c — `zkcar verify FILE`: checks a batch artifact offline
  * (SPEC §1). Exit 0 valid; 1 invalid, which includes a malformed file or any
  * altered byte; 2 the file cannot be opened (or bad usage). */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "common/file.h"
 #include "prover/batch.h"
 
 static void usage(FILE *f)
@@ -28,58 +25,6 @@ static void usage(FILE *f)
                "\n"
                "Exit status: 0 valid; 1 invalid (including a malformed file or any altered\n"
                "byte); 2 the file cannot be opened, or bad usage.\n");
-}
-
-/* Reads the whole file, up to PRV_BATCH_ARTIFACT_MAX_BYTES + 1 bytes (one
- * more than any artifact, so that a bigger file is seen as too big). */
-static int read_file(const char *path, uint8_t **out, size_t *len, char *why, size_t why_cap)
-{
-    *out = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, why_cap, "%s", strerror(errno));
-        return -1;
-    }
-    int rc = -1;
-    struct stat st;
-    uint8_t *buf = NULL;
-    if (fstat(fd, &st) != 0) {
-        snprintf(why, why_cap, "%s", strerror(errno));
-        goto cleanup;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(why, why_cap, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-        goto cleanup;
-    }
-    size_t cap = PRV_BATCH_ARTIFACT_MAX_BYTES + 1;
-    size_t want = (uint64_t)st.st_size < cap ? (size_t)st.st_size : cap;
-    buf = malloc(want ? want : 1);
-    if (buf == NULL) {
-        snprintf(why, why_cap, "out of memory for %zu bytes", want);
-        goto cleanup;
-    }
-    size_t got = 0;
-    while (got < want) {
-        ssize_t n = read(fd, buf + got, want - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(why, why_cap, "%s", strerror(errno));
-            goto cleanup;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    *out = buf;
-    *len = got;
-    buf = NULL;
-    rc = 0;
-cleanup:
-    free(buf);
-    close(fd);
-    return rc;
 }
 
 static void root_hex(char out[67], const prv_gl root[PRV_BATCH_DIGEST])
@@ -137,14 +82,15 @@ int prv_cmd_verify(int argc, char **argv)
     }
     uint8_t *buf = NULL;
     size_t len = 0;
-    char why[200];
-    if (read_file(path, &buf, &len, why, sizeof why) != 0) {
-        fprintf(stderr, "zkcar verify: cannot open %s: %s\n", path, why);
+    zk_error_detail ferr = { 0 };
+    zk_err frc = zk_file_read(path, PRV_BATCH_ARTIFACT_MAX_BYTES, &buf, &len, &ferr);
+    if (frc != ZK_OK && frc != ZK_ERR_TOO_BIG) {
+        fprintf(stderr, "zkcar verify: cannot open %s: %s\n", path, ferr.text);
         if (json) {
             json_object *o = json_object_new_object();
             if (o) {
-                char r[sizeof why + 16];
-                snprintf(r, sizeof r, "cannot open: %s", why);
+                char r[sizeof ferr.text + 16];
+                snprintf(r, sizeof r, "cannot open: %s", ferr.text);
                 json_object_object_add(o, "valid", json_object_new_boolean(false));
                 json_object_object_add(o, "number", NULL);
                 json_object_object_add(o, "ops", NULL);
@@ -155,9 +101,11 @@ int prv_cmd_verify(int argc, char **argv)
         }
         return 2;
     }
+    /* A file larger than any artifact is an invalid artifact, not an unreadable one. */
     prv_batch_artifact a;
+    memset(&a, 0, sizeof a);
     zk_error_detail err = { 0 };
-    zk_err rc = verify_bytes(&a, buf, len, &err);
+    zk_err rc = frc == ZK_ERR_TOO_BIG ? zk_error_set(&err, frc, "%s: %s", path, ferr.text) : verify_bytes(&a, buf, len, &err);
     free(buf);
     bool decoded = a.pub.ops != NULL;
     const char *reason = rc == ZK_OK ? NULL : (err.text[0] ? err.text : zk_strerror(rc));

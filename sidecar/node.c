@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/eip712.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "ipc/batch.h"
 #include "ipc/state.h"
@@ -259,106 +260,6 @@ static void node_fail(sc_node *n, const char *what, const zk_error_detail *e)
 
 /* ---- files ----------------------------------------------------------------------- */
 
-static zk_err fsync_dir(const char *dir, zk_error_detail *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return zk_error_set(err, ZK_ERR_IO, "open %s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0)
-        return zk_error_set(err, ZK_ERR_IO, "fsync %s: %s", dir, strerror(e));
-    return ZK_OK;
-}
-
-/* Writes dir/name as a whole or not at all: temp file, fsync, rename, fsync
- * of the directory (the rename is durable only once the directory is). */
-static zk_err write_durable(const char *dir, const char *name, const uint8_t *data, size_t len,
-                            zk_error_detail *err)
-{
-    char path[NODE_PATH_MAX], tmp[NODE_PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path
-        || (size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= sizeof tmp)
-        return zk_error_set(err, ZK_ERR_IO, "path too long under %s", dir);
-    zk_err rc = ZK_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return zk_error_set(err, ZK_ERR_IO, "create %s: %s", tmp, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t k = write(fd, data + off, len - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            rc = zk_error_set(err, ZK_ERR_IO, "write %s: %s", tmp, strerror(errno));
-            goto cleanup;
-        }
-        off += (size_t)k;
-    }
-    if (fsync(fd) != 0) {
-        rc = zk_error_set(err, ZK_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = zk_error_set(err, ZK_ERR_IO, "close %s: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = zk_error_set(err, ZK_ERR_IO, "rename %s: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    rc = fsync_dir(dir, err);
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (rc != ZK_OK)
-        unlink(tmp);
-    return rc;
-}
-
-static zk_err read_file(const char *path, uint8_t **out, size_t *len, zk_error_detail *err)
-{
-    *out = NULL;
-    *len = 0;
-    zk_err rc = ZK_OK;
-    uint8_t *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return zk_error_set(err, ZK_ERR_IO, "open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > NODE_JOB_FILE_MAX) {
-        rc = zk_error_set(err, ZK_ERR_IO, "%s: cannot stat, or larger than the cap", path);
-        goto cleanup;
-    }
-    size_t n = (size_t)st.st_size;
-    buf = malloc(n > 0 ? n : 1);
-    if (buf == NULL) {
-        rc = zk_error_set(err, ZK_ERR_NOMEM, "%s: out of memory", path);
-        goto cleanup;
-    }
-    size_t off = 0;
-    while (off < n) {
-        ssize_t k = read(fd, buf + off, n - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            rc = zk_error_set(err, ZK_ERR_IO, "read %s: short", path);
-            goto cleanup;
-        }
-        off += (size_t)k;
-    }
-    *out = buf;
-    *len = n;
-    buf = NULL;
-cleanup:
-    free(buf);
-    close(fd);
-    return rc;
-}
-
 static void job_path(const sc_node *n, char *out, size_t cap, uint64_t number, const char *ext)
 {
     /* batches_dir is checked at open to leave room for "/<20 digits>.batch" */
@@ -373,9 +274,10 @@ static zk_err load_job(sc_node *n, uint64_t number, prv_batch_job *job, uint8_t 
     job_path(n, path, sizeof path, number, "job");
     uint8_t *buf;
     size_t blen;
-    zk_err rc = read_file(path, &buf, &blen, err);
+    zk_error_detail fe = { 0 };
+    zk_err rc = zk_file_read(path, NODE_JOB_FILE_MAX, &buf, &blen, &fe);
     if (rc != ZK_OK)
-        return rc;
+        return zk_error_set(err, rc, "%s: %s", path, fe.text);
     if (job != NULL) {
         memset(job, 0, sizeof *job);
         rc = prv_batch_job_decode(job, err, buf, blen);
@@ -1256,7 +1158,7 @@ static void seal_batch(sc_node *n)
         }
         char name[64];
         snprintf(name, sizeof name, "%" PRIu64 ".job", number);
-        if ((rc = write_durable(n->batches_dir, name, job_bytes, job_len, &e)) != ZK_OK)
+        if ((rc = zk_file_replace(n->batches_dir, name, job_bytes, job_len, &e)) != ZK_OK)
             goto fail_staged;
 
         rec.number = number;
@@ -1628,7 +1530,7 @@ zk_err sc_node_job_done(sc_node *n, uint64_t batch, const uint8_t *proof, size_t
     }
     char name[64];
     snprintf(name, sizeof name, "%" PRIu64 ".batch", batch);
-    rc = write_durable(n->batches_dir, name, art, art_len, err);
+    rc = zk_file_replace(n->batches_dir, name, art, art_len, err);
     free(art);
     uint64_t ms = (uint64_t)(prove_seconds * 1e3 + 0.5);
     if (rc == ZK_OK)
