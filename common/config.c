@@ -276,7 +276,8 @@ zk_err zk_config_parse(zk_config **out, zk_error_detail *err, const char *comman
         char why[200];
         if (opts[i].def == NULL)
             continue;
-        assert(validate(&opts[i], opts[i].def, why, sizeof why) && "default must be valid");
+        if (!validate(&opts[i], opts[i].def, why, sizeof why))
+            ZK_PANIC("config: an option's default is not valid");
         if ((rc = set_value(c, i, opts[i].def, SRC_DEFAULT)) != ZK_OK)
             goto fail;
     }
@@ -378,8 +379,8 @@ static size_t index_of(const zk_config *c, const char *name)
 {
     size_t idx;
     const zk_opt *o = find_opt(c, name, strlen(name), &idx);
-    assert(o != NULL && "option not in the table");
-    (void)o;
+    if (o == NULL)
+        ZK_PANIC("config: option not in the table");
     return idx;
 }
 
