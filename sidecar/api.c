@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,44 @@
 
 #define API_MESSAGE_MAX 320          /* an error message, bytes */
 #define API_ORIGIN_MAX 256           /* the configured CORS origin, bytes */
-#define API_THREAD_STACK (512u << 10) /* per connection thread: json-c, secp256k1, sqlite */
+#define API_THREAD_STACK (512u << 10) /* per server thread: json-c, secp256k1, sqlite */
+#define API_POOL_MAX 16u              /* server threads at most (one per core below that) */
+
+/* ---- calls: one request body, and the transactions it waits for ------------------ */
+
+/* A zkcar_sendTransaction is answered only once its transaction is durable
+ * (the group commit). Methods run without blocking: a submitted transaction
+ * leaves a ticket here, and the body's answer is finished when every ticket
+ * is done — by sc_api_handle waiting on a condition variable, or, in the
+ * server, by suspending the connection until the committer resumes it, so
+ * that a few threads serve every connection. */
+typedef struct api_call api_call;
+
+typedef struct api_pending {
+    sc_node_ticket t;
+    api_call *call;
+    struct json_object *reply; /* the member's response (NULL: a notification) */
+    size_t slot;               /* method slot, for the metrics */
+    uint64_t t0;
+    zk_err rc;                 /* set by the committer */
+    struct api_pending *next;
+} api_pending;
+
+struct api_call {
+    sc_api *a;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;            /* sc_api_handle waits here */
+    size_t outstanding;             /* tickets not done yet, under mu */
+    bool suspended;                 /* conn is suspended until outstanding is 0 */
+    struct MHD_Connection *conn;
+    api_pending *list;              /* every ticket of this call */
+    api_pending *unbound;           /* the ticket of the member being handled */
+    struct json_object *resp;       /* the answer under construction */
+};
+
+/* The call the current thread is handling (set around the dispatch of one
+ * body, so that the method table keeps one signature). */
+static _Thread_local api_call *tl_call;
 
 /* ---- methods ------------------------------------------------------------------ */
 
@@ -36,6 +75,7 @@ typedef struct rpc_error {
  * and returns -1. */
 typedef int (*method_fn)(sc_api *a, struct json_object *params, struct json_object **result, rpc_error *e);
 
+static void pending_done(sc_node_ticket *t, zk_err rc);
 static int m_send_transaction(sc_api *a, struct json_object *params, struct json_object **result, rpc_error *e);
 static int m_get_transaction(sc_api *a, struct json_object *params, struct json_object **result, rpc_error *e);
 static int m_get_account(sc_api *a, struct json_object *params, struct json_object **result, rpc_error *e);
@@ -57,7 +97,7 @@ static const struct method {
 #define NMETHODS (sizeof methods / sizeof methods[0])
 #define METHOD_OTHER NMETHODS /* metrics slot: unknown methods and invalid requests */
 
-static const unsigned http_codes[] = { 200, 204, 404, 405, 413 };
+static const unsigned http_codes[] = { 200, 204, 404, 405, 413, 500, 503 };
 #define NHTTP_CODES (sizeof http_codes / sizeof http_codes[0])
 
 /* The JSON-RPC error codes the API answers (SPEC §4), for
@@ -72,6 +112,8 @@ struct sc_api {
     char cors_origin[API_ORIGIN_MAX];
     struct MHD_Daemon *daemon;
     uint16_t port;
+    _Atomic unsigned busy;       /* bodies being answered (suspended ones included) */
+    _Atomic bool stopping;       /* sc_api_stop: refuse new bodies */
     /* metrics (NULL when there is no registry: zk_metric_* accept NULL) */
     zk_metric *requests_ok[NMETHODS + 1], *requests_error[NMETHODS + 1];
     zk_metric *latency[NMETHODS + 1];
@@ -240,9 +282,33 @@ static int m_send_transaction(sc_api *a, struct json_object *params, struct json
     if (no_node(a, e) != 0)
         return -1;
     uint8_t hash[32];
-    rc = sc_node_submit(a->node, &tx, hash, &d);
-    if (rc != ZK_OK)
-        return fail_detail(e, sc_rpc_code(rc), &d, rc);
+    api_call *call = tl_call;
+    if (call == NULL) {
+        rc = sc_node_submit(a->node, &tx, hash, &d);
+        if (rc != ZK_OK)
+            return fail_detail(e, sc_rpc_code(rc), &d, rc);
+    } else {
+        api_pending *p = calloc(1, sizeof *p);
+        if (p == NULL)
+            return fail(e, -32603, "internal error: out of memory");
+        p->call = call;
+        p->t.done = pending_done;
+        p->t.ctx = p;
+        pthread_mutex_lock(&call->mu);
+        call->outstanding++; /* before the submit: done may come at once */
+        pthread_mutex_unlock(&call->mu);
+        rc = sc_node_submit_async(a->node, &tx, hash, &p->t, &d);
+        if (rc != ZK_OK) {
+            pthread_mutex_lock(&call->mu);
+            call->outstanding--;
+            pthread_mutex_unlock(&call->mu);
+            free(p);
+            return fail_detail(e, sc_rpc_code(rc), &d, rc);
+        }
+        p->next = call->list;
+        call->list = p;
+        call->unbound = p;
+    }
     *result = hex_string(hash, 32);
     return 0;
 }
@@ -592,7 +658,15 @@ static struct json_object *handle_one(sc_api *a, struct json_object *req, bool *
     struct json_object *result = NULL;
     rpc_error e = { 0 };
     int rc = methods[slot].fn(a, params, &result, &e);
-    account(a, slot, rc == 0, t0);
+    api_pending *p = tl_call != NULL ? tl_call->unbound : NULL;
+    if (p != NULL) {
+        /* Counted when durable (call_finish), its latency with the commit. */
+        tl_call->unbound = NULL;
+        p->slot = slot;
+        p->t0 = t0;
+    } else {
+        account(a, slot, rc == 0, t0);
+    }
     if (rc != 0)
         count_error(a, e.code);
     zk_log(ZK_LOG_DEBUG, "api request", ZKF_STR("method", methods[slot].name), ZKF_I64("code", rc == 0 ? 0 : e.code),
@@ -604,6 +678,8 @@ static struct json_object *handle_one(sc_api *a, struct json_object *req, bool *
     out = response(id, result, rc == 0 ? NULL : &e);
     if (out == NULL)
         *nomem = true;
+    else if (p != NULL)
+        p->reply = out; /* borrowed: the body's answer owns it */
     return out;
 done:
     zk_log(ZK_LOG_DEBUG, "api request", ZKF_STR("method", "-"), ZKF_I64("code", code),
@@ -659,25 +735,77 @@ cleanup:
  * below that. */
 _Static_assert(SC_API_DRAIN_MAX < 0x7fffffff, "body sizes fit json-c's int length");
 
-zk_err sc_api_handle(sc_api *a, const char *body, size_t len, char **out, size_t *out_len)
+static void pending_done(sc_node_ticket *t, zk_err rc)
 {
+    api_pending *p = t->ctx;
+    api_call *call = p->call;
+    pthread_mutex_lock(&call->mu);
+    p->rc = rc;
+    if (--call->outstanding == 0) {
+        if (call->suspended) {
+            call->suspended = false;
+            MHD_resume_connection(call->conn);
+        } else {
+            pthread_cond_signal(&call->cond);
+        }
+    }
+    /* The last touch of call: its owner takes mu before freeing it. */
+    pthread_mutex_unlock(&call->mu);
+}
+
+static api_call *call_new(sc_api *a)
+{
+    api_call *call = calloc(1, sizeof *call);
+    if (call == NULL)
+        return NULL;
+    call->a = a;
+    pthread_mutex_init(&call->mu, NULL);
+    pthread_cond_init(&call->cond, NULL);
+    return call;
+}
+
+/* Frees a call whose tickets are all done. */
+static void call_free(api_call *call)
+{
+    if (call == NULL)
+        return;
+    pthread_mutex_lock(&call->mu); /* the committer's last unlock is over */
+    if (call->outstanding != 0)
+        ZK_PANIC("api: a call freed with transactions in its commit");
+    pthread_mutex_unlock(&call->mu);
+    for (api_pending *p = call->list; p != NULL;) {
+        api_pending *next = p->next;
+        free(p);
+        p = next;
+    }
+    json_object_put(call->resp);
+    pthread_cond_destroy(&call->cond);
+    pthread_mutex_destroy(&call->mu);
+    free(call);
+}
+
+/* Runs every request of the body; call->resp gets the answer (NULL when
+ * there is none). Submitted transactions leave tickets in the call.
+ * Returns ZK_ERR_NOMEM only (call->resp is then NULL). */
+static zk_err call_begin(api_call *call, const char *body, size_t len)
+{
+    sc_api *a = call->a;
     struct json_object *req = NULL, *resp = NULL;
     bool nomem = false;
-    *out = NULL;
-    *out_len = 0;
     if (len > a->body_max) {
         resp = error_response(a, NULL, -32600, "invalid request: body of %zu bytes exceeds the limit of %zu", len,
                               a->body_max);
-        goto render;
+        goto done;
     }
     bool parsed = parse_body(&req, body, len, &nomem);
     if (nomem)
-        return ZK_ERR_NOMEM;
+        goto done;
     if (!parsed) {
         account(a, METHOD_OTHER, false, now_ns());
         resp = error_response(a, NULL, -32700, "parse error: the body is not valid JSON");
-        goto render;
+        goto done;
     }
+    tl_call = call;
     if (json_object_is_type(req, json_type_array)) {
         size_t n = json_object_array_length(req);
         if (n == 0) {
@@ -689,44 +817,96 @@ zk_err sc_api_handle(sc_api *a, const char *body, size_t len, char **out, size_t
             resp = json_object_new_array_ext((int)n);
             if (resp == NULL) {
                 nomem = true;
-                goto cleanup;
-            }
-            for (size_t i = 0; i < n; i++) {
-                struct json_object *r = handle_one(a, json_object_array_get_idx(req, i), &nomem);
-                if (r != NULL)
-                    json_object_array_add(resp, r);
-            }
-            if (json_object_array_length(resp) == 0) {
-                json_object_put(resp);
-                resp = NULL;
+            } else {
+                for (size_t i = 0; i < n; i++) {
+                    struct json_object *r = handle_one(a, json_object_array_get_idx(req, i), &nomem);
+                    if (r != NULL)
+                        json_object_array_add(resp, r);
+                }
+                if (json_object_array_length(resp) == 0) {
+                    json_object_put(resp);
+                    resp = NULL;
+                }
             }
         }
     } else {
         resp = handle_one(a, req, &nomem);
     }
-    if (nomem)
-        goto cleanup;
-render:
-    if (resp != NULL) {
-        size_t n = 0;
-        const char *text = json_object_to_json_string_length(resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-        if (text == NULL || (*out = malloc(n + 1)) == NULL) {
-            nomem = true;
-            goto cleanup;
-        }
-        memcpy(*out, text, n + 1);
-        *out_len = n;
-    }
-cleanup:
-    json_object_put(resp);
+    tl_call = NULL;
+done:
     json_object_put(req);
     if (nomem) {
+        json_object_put(resp);
+        resp = NULL;
+        for (api_pending *p = call->list; p != NULL; p = p->next)
+            p->reply = NULL; /* they lived in resp */
+    }
+    call->resp = resp;
+    return nomem ? ZK_ERR_NOMEM : ZK_OK;
+}
+
+/* Once every ticket is done: accounts for the transactions, turns the
+ * answer of any that could not be made durable into an error, and renders
+ * the answer into *out (malloc'd; NULL when there is none). */
+static zk_err call_finish(api_call *call, char **out, size_t *out_len)
+{
+    sc_api *a = call->a;
+    *out = NULL;
+    *out_len = 0;
+    for (api_pending *p = call->list; p != NULL; p = p->next) {
+        account(a, p->slot, p->rc == ZK_OK, p->t0);
+        if (p->rc == ZK_OK)
+            continue;
+        int code = sc_rpc_code(p->rc);
+        count_error(a, code);
+        zk_log(ZK_LOG_WARN, "api: an accepted transaction could not be made durable",
+               ZKF_STR("error", zk_strerror(p->rc)), ZKF_END);
+        if (p->reply == NULL)
+            continue;
+        struct json_object *err = json_object_new_object();
+        if (err == NULL)
+            return ZK_ERR_NOMEM;
+        char msg[API_MESSAGE_MAX];
+        snprintf(msg, sizeof msg, "%s: the transaction could not be made durable (%s)", code_text(code),
+                 zk_strerror(p->rc));
+        put(err, "code", json_object_new_int(code));
+        put(err, "message", json_object_new_string(msg));
+        json_object_object_del(p->reply, "result");
+        put(p->reply, "error", err);
+    }
+    if (call->resp == NULL)
+        return ZK_OK;
+    size_t n = 0;
+    const char *text =
+        json_object_to_json_string_length(call->resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    if (text == NULL || (*out = malloc(n + 1)) == NULL)
+        return ZK_ERR_NOMEM;
+    memcpy(*out, text, n + 1);
+    *out_len = n;
+    return ZK_OK;
+}
+
+zk_err sc_api_handle(sc_api *a, const char *body, size_t len, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    api_call *call = call_new(a);
+    if (call == NULL)
+        return ZK_ERR_NOMEM;
+    zk_err rc = call_begin(call, body, len);
+    pthread_mutex_lock(&call->mu);
+    while (call->outstanding > 0)
+        pthread_cond_wait(&call->cond, &call->mu);
+    pthread_mutex_unlock(&call->mu);
+    if (rc == ZK_OK)
+        rc = call_finish(call, out, out_len);
+    if (rc != ZK_OK) {
         free(*out);
         *out = NULL;
         *out_len = 0;
-        return ZK_ERR_NOMEM;
     }
-    return ZK_OK;
+    call_free(call);
+    return rc;
 }
 
 /* ---- lifecycle --------------------------------------------------------------------- */
@@ -797,6 +977,9 @@ typedef struct req_ctx {
     size_t len, cap;
     size_t dropped;      /* bytes of an oversized body read and discarded */
     bool too_big;
+    bool nomem;          /* running the body ran out of memory */
+    bool busy;           /* counted in sc_api.busy until answered */
+    api_call *call;      /* once the body is in: its requests have run */
 } req_ctx;
 
 static void count_http(sc_api *a, unsigned status)
@@ -877,6 +1060,17 @@ static enum MHD_Result too_big(sc_api *a, struct MHD_Connection *c)
                        "invalid request: body exceeds the limit of %zu bytes", a->body_max);
 }
 
+/* The body of `ctx` is answered (or given up): it no longer holds up
+ * sc_api_stop. Returns `rc`. */
+static enum MHD_Result answered(sc_api *a, req_ctx *ctx, enum MHD_Result rc)
+{
+    if (ctx->busy) {
+        ctx->busy = false;
+        atomic_fetch_sub(&a->busy, 1);
+    }
+    return rc;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **req_cls)
@@ -950,19 +1144,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* The whole body is in. */
     if (ctx->too_big)
         return too_big(a, c);
+    if (ctx->call == NULL) {
+        /* Counted before the check, so that sc_api_stop (which sets
+         * stopping, then waits for busy to drain) misses no body. */
+        atomic_fetch_add(&a->busy, 1);
+        ctx->busy = true;
+        if (atomic_load(&a->stopping))
+            return answered(a, ctx, queue_error(a, c, MHD_HTTP_SERVICE_UNAVAILABLE, -32603,
+                                                "internal error: the server is stopping"));
+        /* Run its requests; if transactions wait for their group commit,
+         * sleep without a thread until the committer resumes us, and come
+         * back here. */
+        if ((ctx->call = call_new(a)) == NULL)
+            return answered(a, ctx, queue_error(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR, -32603,
+                                                "internal error: out of memory"));
+        ctx->call->conn = c;
+        ctx->nomem = call_begin(ctx->call, ctx->body ? ctx->body : "", ctx->len) != ZK_OK;
+        pthread_mutex_lock(&ctx->call->mu);
+        bool wait = ctx->call->outstanding > 0;
+        if (wait) {
+            ctx->call->suspended = true;
+            MHD_suspend_connection(c);
+        }
+        pthread_mutex_unlock(&ctx->call->mu);
+        if (wait)
+            return MHD_YES;
+    }
     char *out = NULL;
     size_t out_len = 0;
-    if (sc_api_handle(a, ctx->body ? ctx->body : "", ctx->len, &out, &out_len) != ZK_OK)
-        return queue_error(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR, -32603, "internal error: out of memory");
+    if (ctx->nomem || call_finish(ctx->call, &out, &out_len) != ZK_OK) {
+        free(out);
+        return answered(a, ctx, queue_error(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR, -32603,
+                                            "internal error: out of memory"));
+    }
     if (out == NULL)
-        return queue(a, c, MHD_HTTP_NO_CONTENT, NULL, 0);
-    return queue(a, c, MHD_HTTP_OK, out, out_len);
+        return answered(a, ctx, queue(a, c, MHD_HTTP_NO_CONTENT, NULL, 0));
+    return answered(a, ctx, queue(a, c, MHD_HTTP_OK, out, out_len));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
     req_ctx *ctx = *req_cls;
     if (ctx != NULL) {
+        answered(cls, ctx, MHD_YES);
+        call_free(ctx->call);
         free(ctx->body);
         free(ctx);
         *req_cls = NULL;
@@ -978,13 +1203,18 @@ zk_err sc_api_start(sc_api *a, const char *listen, zk_error_detail *err)
     zk_err rc = sc_http_listen(&fd, &port, listen, err);
     if (rc != ZK_OK)
         return rc;
-    /* One thread per connection: a sendTransaction blocks its thread until
-     * the group commit, and nothing else waits for it. */
+    /* A pool of epoll threads, one per core: no request blocks its thread
+     * (a sendTransaction suspends its connection until the group commit),
+     * so a few threads serve every connection, and under load each wake-up
+     * answers many of them. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned pool = cpus < 2 ? 2u : cpus > API_POOL_MAX ? API_POOL_MAX : (unsigned)cpus;
     a->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO, 0, NULL, NULL, on_request, a,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, a->connections_max,
-        MHD_OPTION_CONNECTION_TIMEOUT, a->idle_timeout_s, MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_THREAD_STACK,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC, 0,
+        NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_CONNECTION_LIMIT, a->connections_max, MHD_OPTION_CONNECTION_TIMEOUT, a->idle_timeout_s,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_THREAD_STACK, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_END);
     if (a->daemon == NULL) {
         close(fd);
         return zk_error_set(err, ZK_ERR_IO, "API server on %s: libmicrohttpd did not start", listen);
@@ -1003,7 +1233,21 @@ void sc_api_stop(sc_api *a)
 {
     if (a == NULL || a->daemon == NULL)
         return;
+    /* Stop accepting connections and bodies, then let every body being
+     * answered finish — those waiting for their commit are one group commit
+     * away (the store commits what is queued even while closing):
+     * libmicrohttpd must not stop with a connection suspended, and an
+     * acknowledged transaction must get its answer. */
+    int lfd = (int)MHD_quiesce_daemon(a->daemon);
+    atomic_store(&a->stopping, true);
+    while (atomic_load(&a->busy) > 0) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(a->daemon);
+    if (lfd >= 0)
+        close(lfd);
+    atomic_store(&a->stopping, false);
     a->daemon = NULL;
     a->port = 0;
 }

@@ -8,10 +8,12 @@
  *     fuzz target call it directly.
  *   - sc_api_start: the HTTP server around it: POST / only, CORS (any origin
  *     by default; OPTIONS preflight answered 204), a body-size cap answered
- *     with HTTP 413 that the client can read, and one thread per connection,
- *     so that a zkcar_sendTransaction waiting for its group commit never
- *     holds up another client (sc_node_submit blocks until durable; the
- *     transactions of many waiting threads share one fsync).
+ *     with HTTP 413 that the client can read, and a pool of epoll threads
+ *     (one per core) where nothing blocks: a zkcar_sendTransaction is
+ *     validated and queued (sc_node_submit_async) and its connection is
+ *     suspended until the group commit makes it durable, so waiting never
+ *     holds up another client and the transactions of many connections
+ *     share one fsync.
  *
  * Protocol details a client can rely on:
  *   - Every JSON-RPC answer is HTTP 200, errors included (as geth does); HTTP
@@ -51,7 +53,7 @@
                                             the client reads its 413; beyond, we answer at once
                                             and close */
 #define SC_API_BATCH_MAX 1000u           /* default cap on members of a batch request */
-#define SC_API_CONNECTIONS_MAX 4096u     /* default cap on open connections (one thread each) */
+#define SC_API_CONNECTIONS_MAX 4096u     /* default cap on open connections */
 #define SC_API_JSON_DEPTH 16             /* deepest nesting accepted in a request */
 #define SC_API_DEFAULT_LISTEN "127.0.0.1:3050"
 
@@ -93,9 +95,11 @@ zk_err sc_api_start(sc_api *api, const char *listen, zk_error_detail *err) ZK_MU
 /* The port the server listens on (0 before sc_api_start). */
 uint16_t sc_api_port(const sc_api *api);
 
-/* Stops the server: stops accepting, waits for requests in flight (a
- * sendTransaction in its commit finishes first), closes connections. Safe to
- * call when not started. */
+/* Stops the server: stops accepting connections, answers a body that
+ * arrives from now on with HTTP 503 (-32603 "the server is stopping"), waits
+ * for the bodies in flight (a sendTransaction in its commit is answered
+ * first; the node and its store must still be open), closes connections.
+ * Safe to call when not started. */
 void sc_api_stop(sc_api *api);
 
 /* Stops (if needed) and frees. NULL is allowed. */

@@ -797,15 +797,17 @@ static void commit_hook(void *ctx, sc_store_waiter *first, zk_err rc)
     pthread_mutex_unlock(&n->mu);
 }
 
-zk_err sc_node_submit(sc_node *n, const zk_tx *tx, uint8_t hash[32], zk_error_detail *err)
+/* Validates `tx` against the sealed state plus what is accepted, takes it
+ * into the overlay and the queue, and enqueues `wt` for the group commit.
+ * ZK_OK: queued (wt's completion follows); otherwise nothing changed. */
+static zk_err submit_enqueue(sc_node *n, const zk_tx *tx, uint8_t hash[32], sc_store_waiter *wt,
+                             zk_error_detail *err)
 {
     zk_err rc = zk_tx_verify(tx, &n->domain, hash, err);
     if (rc != ZK_OK) {
         count_result(n, tx->type, rc == ZK_ERR_TX_RANGE ? R_RANGE : R_SIGNATURE);
         return rc;
     }
-    sc_store_waiter wt;
-    memset(&wt, 0, sizeof wt);
     pthread_mutex_lock(&n->mu);
     if (n->stopping || !n->started) {
         pthread_mutex_unlock(&n->mu);
@@ -826,6 +828,15 @@ zk_err sc_node_submit(sc_node *n, const zk_tx *tx, uint8_t hash[32], zk_error_de
         return zk_error_set(err, ZK_ERR_SC_OVERLOADED, "the mempool holds %u transactions; retry later",
                             n->cfg.mempool_max);
     }
+    wt->rec.seq = n->next_tx_seq;
+    memcpy(wt->rec.hash, hash, 32);
+    wt->rec.tx = *tx;
+    /* Enqueued under mu so that the store's groups follow txq's order. The
+     * store refuses only while closing, which comes after the node stops. */
+    if ((rc = sc_store_tx_enqueue(n->store, wt)) != ZK_OK) {
+        pthread_mutex_unlock(&n->mu);
+        return zk_error_set(err, rc, "the store is closing");
+    }
     ov_apply_tx(n, tx);
     pend_tx *p = &n->txq[(n->txq_head + n->txq_len) % n->txq_cap];
     p->seq = n->next_tx_seq++;
@@ -835,18 +846,41 @@ zk_err sc_node_submit(sc_node *n, const zk_tx *tx, uint8_t hash[32], zk_error_de
     p->in_overlay = true;
     n->txq_len++;
     n->pending_fees += tx->fee;
-    wt.rec.seq = p->seq;
-    memcpy(wt.rec.hash, hash, 32);
-    wt.rec.tx = *tx;
-    /* Enqueued under mu so that the store's groups follow txq's order. */
-    sc_store_tx_enqueue(n->store, &wt);
     pthread_mutex_unlock(&n->mu);
+    return ZK_OK;
+}
 
+zk_err sc_node_submit(sc_node *n, const zk_tx *tx, uint8_t hash[32], zk_error_detail *err)
+{
+    sc_store_waiter wt;
+    memset(&wt, 0, sizeof wt);
+    zk_err rc = submit_enqueue(n, tx, hash, &wt, err);
+    if (rc != ZK_OK)
+        return rc;
     rc = sc_store_tx_wait(n->store, &wt);
     if (rc != ZK_OK)
         return zk_error_set(err, rc, "the transaction could not be made durable");
     count_result(n, tx->type, R_ACCEPTED);
     return ZK_OK;
+}
+
+static void ticket_done(sc_store_waiter *w)
+{
+    sc_node_ticket *t = w->ctx;
+    zk_err rc = w->rc;
+    if (rc == ZK_OK)
+        count_result(t->node, w->rec.tx.type, R_ACCEPTED);
+    t->done(t, rc); /* may free t */
+}
+
+zk_err sc_node_submit_async(sc_node *n, const zk_tx *tx, uint8_t hash[32], sc_node_ticket *t,
+                            zk_error_detail *err)
+{
+    memset(&t->waiter, 0, sizeof t->waiter);
+    t->node = n;
+    t->waiter.on_done = ticket_done;
+    t->waiter.ctx = t;
+    return submit_enqueue(n, tx, hash, &t->waiter, err);
 }
 
 zk_err sc_node_deposit(sc_node *n, const l1w_record *rec, zk_error_detail *err)

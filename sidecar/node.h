@@ -43,6 +43,7 @@
 #include "l1-watcher/l1w.h"
 #include "prover/field.h"
 #include "prover/stark.h"
+#include "sidecar/store.h"
 
 #define SC_DEFAULT_BATCH_SIZE 1024u
 #define SC_DEFAULT_BATCH_INTERVAL_MS 2000u
@@ -86,6 +87,26 @@ bool sc_node_failed(sc_node *n);
  * ZK_ERR_TX_BALANCE, ZK_ERR_SC_OVERLOADED, ZK_ERR_SC_STOPPING, ZK_ERR_SC_STORE.
  * sc_rpc_code maps them to the API's codes. */
 zk_err sc_node_submit(sc_node *n, const zk_tx *tx, uint8_t hash[32], zk_error_detail *err) ZK_MUST_CHECK;
+
+/* The same without blocking, for servers that answer many clients from a
+ * few threads (the API on epoll). The caller fills `done` (and `ctx`) and
+ * keeps `t` alive until done(t, rc) is called. Returns:
+ *   ZK_OK   the transaction is valid and queued for the group commit;
+ *           done(t, rc) follows exactly once, on the store's committer
+ *           thread, with rc ZK_OK once durable (acknowledge then) or the
+ *           store's error; the callback must not block and may free t;
+ *   else    the same errors as sc_node_submit, done is never called.
+ * Validation happens in this call, so transactions submitted one after the
+ * other are checked against each other in that order, as with
+ * sc_node_submit. */
+typedef struct sc_node_ticket {
+    void (*done)(struct sc_node_ticket *t, zk_err rc); /* in */
+    void *ctx;                                          /* in, for done */
+    struct sc_node *node;                               /* private */
+    sc_store_waiter waiter;                             /* private */
+} sc_node_ticket;
+zk_err sc_node_submit_async(sc_node *n, const zk_tx *tx, uint8_t hash[32], sc_node_ticket *t,
+                            zk_error_detail *err) ZK_MUST_CHECK;
 
 /* The API code (SPEC §4) of a submit error: 1001..1005, -32602, or -32603. */
 int sc_rpc_code(zk_err code);

@@ -202,13 +202,32 @@ static void *committer_main(void *p)
         if (s->hook != NULL)
             s->hook(s->hook_ctx, group, rc);
 
+        /* Callback waiters are set apart first: a blocking waiter may
+         * vanish as soon as it sees done, so the list cannot be walked
+         * twice. */
+        sc_store_waiter *calls = NULL, **tail = &calls;
         pthread_mutex_lock(&s->qmu);
         for (sc_store_waiter *w = group; w != NULL;) {
             sc_store_waiter *next = w->next; /* w may vanish once done is seen */
             w->rc = rc;
-            w->done = true;
-            pthread_cond_signal(&w->cond); /* under qmu: the waiter cannot be gone yet */
+            if (w->on_done != NULL) {
+                w->next = NULL;
+                *tail = w;
+                tail = &w->next;
+            } else {
+                w->done = true;
+                pthread_cond_signal(&w->cond); /* under qmu: the waiter cannot be gone yet */
+            }
             w = next;
+        }
+        if (calls != NULL) {
+            pthread_mutex_unlock(&s->qmu);
+            for (sc_store_waiter *w = calls; w != NULL;) {
+                sc_store_waiter *next = w->next; /* on_done may free w */
+                w->on_done(w);
+                w = next;
+            }
+            pthread_mutex_lock(&s->qmu);
         }
     }
     pthread_mutex_unlock(&s->qmu);
@@ -221,15 +240,17 @@ void sc_store_set_commit_hook(sc_store *s, sc_store_commit_fn fn, void *ctx)
     s->hook_ctx = ctx;
 }
 
-void sc_store_tx_enqueue(sc_store *s, sc_store_waiter *w)
+zk_err sc_store_tx_enqueue(sc_store *s, sc_store_waiter *w)
 {
     w->done = false;
     w->rc = ZK_OK;
     w->next = NULL;
-    pthread_cond_init(&w->cond, NULL);
+    if (w->on_done == NULL)
+        pthread_cond_init(&w->cond, NULL);
     pthread_mutex_lock(&s->qmu);
+    zk_err rc = ZK_OK;
     if (s->stopping) {
-        w->rc = ZK_ERR_SC_STOPPING;
+        w->rc = rc = ZK_ERR_SC_STOPPING;
         w->done = true;
     } else {
         if (s->qtail != NULL)
@@ -240,6 +261,7 @@ void sc_store_tx_enqueue(sc_store *s, sc_store_waiter *w)
         pthread_cond_signal(&s->qcond);
     }
     pthread_mutex_unlock(&s->qmu);
+    return rc;
 }
 
 zk_err sc_store_tx_wait(sc_store *s, sc_store_waiter *w)

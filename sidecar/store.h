@@ -91,6 +91,12 @@ zk_err sc_store_meta_set(sc_store *s, const char *key, uint64_t value) ZK_MUST_C
 
 typedef struct sc_store_waiter {
     sc_store_tx rec;                /* in: seq, hash, tx (stored as pending) */
+    /* in: NULL for a waiter that blocks in sc_store_tx_wait; otherwise the
+     * committer calls on_done(w) once w->rc is set, on its own thread and
+     * with no lock of the store held, and never touches w again (the owner
+     * may free it inside on_done). Such a waiter is never waited on. */
+    void (*on_done)(struct sc_store_waiter *w);
+    void *ctx;                      /* in: for on_done */
     zk_err rc;                      /* out */
     bool done;
     pthread_cond_t cond;            /* private: its submitter sleeps here, woken alone */
@@ -104,9 +110,13 @@ typedef void (*sc_store_commit_fn)(void *ctx, sc_store_waiter *first, zk_err rc)
 /* Sets the hook (before the first enqueue). */
 void sc_store_set_commit_hook(sc_store *s, sc_store_commit_fn fn, void *ctx);
 
-/* Queues `w` (owned by the caller, alive until sc_store_tx_wait returns;
- * every enqueue is followed by exactly one sc_store_tx_wait on it). */
-void sc_store_tx_enqueue(sc_store *s, sc_store_waiter *w);
+/* Queues `w` (owned by the caller). A blocking waiter (on_done NULL) stays
+ * alive until sc_store_tx_wait returns, and every enqueue of one is followed
+ * by exactly one sc_store_tx_wait on it. A waiter with on_done stays alive
+ * until on_done is called. Returns ZK_OK when queued, ZK_ERR_SC_STOPPING
+ * when the store is closing: then w->rc says so, a blocking waiter's wait
+ * returns at once, and on_done is NOT called. */
+zk_err sc_store_tx_enqueue(sc_store *s, sc_store_waiter *w);
 /* Blocks until w's group is committed; returns w->rc (ZK_OK: durable). */
 zk_err sc_store_tx_wait(sc_store *s, sc_store_waiter *w) ZK_MUST_CHECK;
 

@@ -1133,6 +1133,197 @@ static void test_concurrent_clients(void **state)
     }
 }
 
+/* ---- the server's asynchronous path: answers wait for the group commit, threads do not ---- */
+
+/* One transfer as a JSON-RPC request object (id < 0: a notification). */
+static void tx_request(char *out, size_t cap, const zk_tx *tx, int id)
+{
+    struct json_object *p = NULL;
+    assert_int_equal(zk_tx_to_params(&p, tx), ZK_OK);
+    char idtext[32] = "";
+    if (id >= 0)
+        snprintf(idtext, sizeof idtext, ",\"id\":%d", id);
+    snprintf(out, cap, "{\"jsonrpc\":\"2.0\"%s,\"method\":\"zkcar_sendTransaction\",\"params\":[%s]}", idtext,
+             json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+    json_object_put(p);
+}
+
+/* A batch of transactions in one body: each member is validated against the
+ * ones before it, the body is answered once all are durable, a bad member
+ * gets its own error, a notification runs without an answer. */
+static void test_batch_of_transactions(void **state)
+{
+    tnode t;
+    tnode_open(&t, "txbatch", 4, 4096, 1024, 100, 7000);
+    zk_tx tx[6];
+    signed_tx(&tx[0], ZK_TX_TRANSFER, t.keys[0], t.addrs[1], 10, 1, 0);
+    signed_tx(&tx[1], ZK_TX_TRANSFER, t.keys[0], t.addrs[1], 20, 1, 1);
+    signed_tx(&tx[2], ZK_TX_TRANSFER, t.keys[0], t.addrs[1], 30, 1, 5); /* wrong nonce */
+    signed_tx(&tx[3], ZK_TX_TRANSFER, t.keys[0], t.addrs[1], 40, 1, 2); /* a notification */
+    signed_tx(&tx[4], ZK_TX_TRANSFER, t.keys[2], t.addrs[3], 50, 1, 0);
+    signed_tx(&tx[5], ZK_TX_TRANSFER, t.keys[2], t.addrs[3], FUND, 0, 1); /* overdraft */
+    static const int ids[6] = { 1, 2, 3, -1, 5, 6 };
+    size_t cap = 6 * 2048 + 256, len = 1;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    body[0] = '[';
+    for (int i = 0; i < 6; i++) {
+        char one[2048];
+        tx_request(one, sizeof one, &tx[i], ids[i]);
+        len += (size_t)snprintf(body + len, cap - len, "%s%s", i ? "," : "", one);
+    }
+    snprintf(body + len, cap - len, ",{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"zkcar_status\"}]");
+    struct json_object *arr = post(&t, body);
+    free(body);
+    assert_true(json_object_is_type(arr, json_type_array));
+    assert_int_equal(json_object_array_length(arr), 6);
+    static const int want_ids[6] = { 1, 2, 3, 5, 6, 7 };
+    static const int want_code[6] = { 0, 0, 1002, 0, 1003, 0 };
+    for (size_t i = 0; i < 6; i++) {
+        struct json_object *m = json_object_array_get_idx(arr, i);
+        assert_int_equal(num(m, "id"), want_ids[i]);
+        if (want_code[i] != 0) {
+            assert_int_equal(error_code(m), want_code[i]);
+        } else if (want_ids[i] != 7) {
+            const char *h = json_object_get_string(field(m, "result"));
+            assert_true(is_hex(h, 64));
+            uint8_t hash[32];
+            assert_int_equal(zk_hex_decode(hash, 32, NULL, h, strlen(h)), ZK_OK);
+            sc_tx_view v;
+            assert_true(sc_node_get_tx(t.node, hash, &v)); /* durable before the answer */
+        }
+    }
+    /* pendingTxs counts the notification too: it ran before status */
+    assert_int_equal(num(field(json_object_array_get_idx(arr, 5), "result"), "pendingTxs"), 4);
+    json_object_put(arr);
+    uint64_t bal;
+    int64_t nonce;
+    get_account(&t, t.addrs[0], &bal, &nonce);
+    assert_int_equal(nonce, 3);
+    assert_int_equal(bal, FUND - 10 - 20 - 40 - 3);
+    get_account(&t, t.addrs[2], &bal, &nonce);
+    assert_int_equal(nonce, 1);
+    tnode_close(&t);
+}
+
+/* Clients that send half a request and stall hold no server thread: with
+ * more of them than the server has threads, a transaction still goes
+ * through at once. */
+static void test_stalled_clients(void **state)
+{
+    tnode *t = &g_main;
+    enum { NSTALLED = 40 };
+    int fds[NSTALLED];
+    for (int i = 0; i < NSTALLED; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(t->port) };
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
+        static const char part[] = "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                   "Content-Length: 200\r\n\r\n{\"jsonrpc\":\"2.0\",";
+        assert_int_equal(send(fds[i], part, sizeof part - 1, 0), (ssize_t)(sizeof part - 1));
+    }
+    uint64_t bal;
+    int64_t nonce;
+    get_account(t, t->addrs[5], &bal, &nonce);
+    zk_tx tx;
+    signed_tx(&tx, ZK_TX_TRANSFER, t->keys[5], t->addrs[6], 1, 0, (uint32_t)nonce);
+    struct json_object *resp = send_tx(t, &tx);
+    assert_true(is_hex(json_object_get_string(result(resp)), 64));
+    json_object_put(resp);
+    for (int i = 0; i < NSTALLED; i++)
+        close(fds[i]);
+}
+
+typedef struct stop_arg {
+    tnode *t;
+    size_t idx;
+    size_t acked;
+    uint8_t hashes[400][32];
+} stop_arg;
+
+/* Sends transfers one after the other until the server goes away. */
+static void *stop_sender(void *p)
+{
+    stop_arg *w = p;
+    tnode *t = w->t;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", (unsigned)t->port);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    for (uint32_t nonce = 0; nonce < 400; nonce++) {
+        zk_tx tx;
+        signed_tx(&tx, ZK_TX_TRANSFER, t->keys[w->idx], t->addrs[(w->idx + 1) % t->naccounts], 1, 0, nonce);
+        char body[2048];
+        tx_request(body, sizeof body, &tx, 1);
+        reply r;
+        memset(&r, 0, sizeof r);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+        long status = 0;
+        bool ok = curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+                  status == 200 && r.body != NULL;
+        struct json_object *o = ok ? json_tokener_parse(r.body) : NULL;
+        struct json_object *res = NULL;
+        free(r.body);
+        if (o == NULL || !json_object_object_get_ex(o, "result", &res) ||
+            zk_hex_decode(w->hashes[w->acked], 32, NULL, json_object_get_string(res),
+                          (size_t)json_object_get_string_len(res)) != ZK_OK) {
+            json_object_put(o);
+            break; /* refused or gone: stop sending */
+        }
+        json_object_put(o);
+        w->acked++;
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+/* Stopping the server while transactions wait for their commit: the stop
+ * waits for them, and every transaction acknowledged is in the node. */
+static void test_stop_under_load(void **state)
+{
+    enum { NSENDERS = 6 };
+    tnode t;
+    tnode_open(&t, "stop", NSENDERS, 4096, 1024, 100, 9000);
+    pthread_t th[NSENDERS];
+    stop_arg *args = calloc(NSENDERS, sizeof *args);
+    assert_non_null(args);
+    for (size_t i = 0; i < NSENDERS; i++) {
+        args[i].t = &t;
+        args[i].idx = i;
+        assert_int_equal(pthread_create(&th[i], NULL, stop_sender, &args[i]), 0);
+    }
+    /* let them get going, then stop in the middle of the stream */
+    for (int tries = 0; tries < 500; tries++) {
+        size_t sum = 0;
+        for (size_t i = 0; i < NSENDERS; i++)
+            sum += __atomic_load_n(&args[i].acked, __ATOMIC_RELAXED);
+        if (sum >= 60)
+            break;
+        usleep(10000);
+    }
+    sc_api_stop(t.api);
+    size_t total = 0;
+    for (size_t i = 0; i < NSENDERS; i++) {
+        pthread_join(th[i], NULL);
+        total += args[i].acked;
+        for (size_t k = 0; k < args[i].acked; k++) {
+            sc_tx_view v;
+            assert_true(sc_node_get_tx(t.node, args[i].hashes[k], &v));
+        }
+    }
+    assert_true(total >= 60);
+    free(args);
+    tnode_close(&t);
+}
+
 /* ---- metrics of the API -------------------------------------------------------------------- */
 
 static void test_api_metrics(void **state)
@@ -1181,6 +1372,9 @@ int main(void)
         cmocka_unit_test(test_batch_requests),
         cmocka_unit_test(test_flood_1005),
         cmocka_unit_test(test_concurrent_clients),
+        cmocka_unit_test(test_batch_of_transactions),
+        cmocka_unit_test(test_stalled_clients),
+        cmocka_unit_test(test_stop_under_load),
         cmocka_unit_test(test_api_metrics),
     };
     int rc = cmocka_run_group_tests_name("handler", unit, NULL, NULL);
