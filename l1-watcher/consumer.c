@@ -7,8 +7,14 @@
  * or the link broke: say HELLO again from the last delivered record (ZeroMQ
  * reconnects by itself). Duplicates are dropped, a gap asks again; a changed
  * stream id is an alert the caller must not paper over.
+ *
+ * Version 2 adds SEEN and REORGED, which feed the pending view (pending.h)
+ * and nothing else. A version-1 producer answers our HELLO with ERROR
+ * ZK_ERR_UNSUPPORTED: we say HELLO again as version 1 and go on without
+ * them (a rolling upgrade may update the consumer first).
  */
 #include "l1-watcher/l1w.h"
+#include "l1-watcher/pending.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -27,9 +33,24 @@ struct l1w_consumer {
     uint64_t acked;
     uint32_t credit;
     bool welcomed;
+    uint64_t version;      /* the version we say HELLO with */
     int64_t last_rx, last_tx;
     uint64_t head, confirmed;
+    l1w_pending *pending;  /* the view fed; own_pending or the caller's */
+    l1w_pending *own_pending;
+    bool unsettled;        /* `last` is delivered and still in the pending view */
+    l1w_deposit last;
 };
+
+/* The record delivered last leaves the pending view once the caller has
+ * applied it (it acks, or asks for the next one): a lookup in between finds
+ * it in the view or in the caller's store, never in neither. */
+static void settle(l1w_consumer *c)
+{
+    if (c->unsettled)
+        l1w_pending_confirmed(c->pending, &c->last, NULL, NULL);
+    c->unsettled = false;
+}
 
 static int64_t now_ms(void)
 {
@@ -53,7 +74,7 @@ static zk_err send_msg(l1w_consumer *c, zk_error_detail *err, const l1w_msg *m)
 
 static zk_err hello(l1w_consumer *c, zk_error_detail *err)
 {
-    l1w_msg m = { .type = L1W_MSG_HELLO, .version = L1W_STREAM_VERSION, .stream_id = c->expect_sid,
+    l1w_msg m = { .type = L1W_MSG_HELLO, .version = c->version, .stream_id = c->expect_sid,
                   .seq = c->delivered, .credit = c->credit };
     c->welcomed = false;
     c->last_rx = now_ms(); /* restart the silence clock */
@@ -73,6 +94,10 @@ zk_err l1w_consumer_create(l1w_consumer **out, zk_error_detail *err, const char 
     c->expect_sid = stream_id;
     c->delivered = c->acked = last_applied;
     c->credit = credit;
+    c->version = L1W_STREAM_VERSION;
+    if ((rc = l1w_pending_create(&c->own_pending, err, 0, 0)) != ZK_OK)
+        goto cleanup;
+    c->pending = c->own_pending;
     c->zctx = zmq_ctx_new();
     c->sock = c->zctx ? zmq_socket(c->zctx, ZMQ_DEALER) : NULL;
     if (c->sock == NULL) {
@@ -103,7 +128,17 @@ void l1w_consumer_destroy(l1w_consumer *c)
         zmq_close(c->sock);
     if (c->zctx)
         zmq_ctx_term(c->zctx);
+    l1w_pending_destroy(c->own_pending);
     free(c);
+}
+
+l1w_pending *l1w_consumer_pending(l1w_consumer *c) { return c->pending; }
+
+void l1w_consumer_set_pending(l1w_consumer *c, l1w_pending *view)
+{
+    l1w_pending_destroy(c->own_pending);
+    c->own_pending = NULL;
+    c->pending = view;
 }
 
 uint64_t l1w_consumer_stream_id(const l1w_consumer *c) { return c->welcomed ? c->expect_sid : 0; }
@@ -117,6 +152,7 @@ void l1w_consumer_status(const l1w_consumer *c, uint64_t *head, uint64_t *confir
 zk_err l1w_consumer_next(l1w_consumer *c, l1w_record *rec, zk_error_detail *err, int timeout_ms)
 {
     int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    settle(c);
     for (;;) {
         int64_t now = now_ms();
         zk_err rc;
@@ -151,7 +187,7 @@ zk_err l1w_consumer_next(l1w_consumer *c, l1w_record *rec, zk_error_detail *err,
             return rc;
         switch (m.type) {
         case L1W_MSG_WELCOME:
-            if (m.version != L1W_STREAM_VERSION)
+            if (m.version != c->version)
                 return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "producer speaks version %llu",
                                     (unsigned long long)m.version);
             if (c->expect_sid != 0 && m.stream_id != c->expect_sid)
@@ -164,6 +200,7 @@ zk_err l1w_consumer_next(l1w_consumer *c, l1w_record *rec, zk_error_detail *err,
                                     (unsigned long long)m.seq, (unsigned long long)c->delivered);
             c->expect_sid = m.stream_id;
             c->welcomed = true;
+            l1w_pending_clear(c->pending); /* the producer's pending set follows */
             break;
         case L1W_MSG_DEPOSIT:
             if (!c->welcomed || m.record.seq <= c->delivered)
@@ -174,13 +211,32 @@ zk_err l1w_consumer_next(l1w_consumer *c, l1w_record *rec, zk_error_detail *err,
                 break;
             }
             c->delivered = m.record.seq;
+            c->last = m.record.deposit;
+            c->unsettled = true;
             *rec = m.record;
             return ZK_OK;
+        case L1W_MSG_SEEN:
+            if (c->welcomed) {
+                /* A view short of memory answers null for a while: not the stream's failure. */
+                zk_err arc = l1w_pending_add(c->pending, &m.record.deposit);
+                (void)arc;
+            }
+            break;
+        case L1W_MSG_REORGED:
+            if (c->welcomed)
+                l1w_pending_mark_reorged(c->pending, &m.record.deposit);
+            break;
         case L1W_MSG_STATUS:
             c->head = m.head;
             c->confirmed = m.confirmed;
             break;
         case L1W_MSG_ERROR:
+            if (m.code == ZK_ERR_UNSUPPORTED && !c->welcomed && c->version > L1W_STREAM_VERSION_MIN) {
+                c->version = L1W_STREAM_VERSION_MIN; /* an older producer */
+                if ((rc = hello(c, err)) != ZK_OK)
+                    return rc;
+                break;
+            }
             return zk_error_set(err, m.code == ZK_ERR_STREAM_CHANGED ? ZK_ERR_STREAM_CHANGED : ZK_ERR_STREAM_PROTOCOL,
                                 "producer: %s", m.text);
         default:
@@ -196,6 +252,8 @@ zk_err l1w_consumer_ack(l1w_consumer *c, zk_error_detail *err, uint64_t seq)
         return zk_error_set(err, ZK_ERR_USAGE, "ack %llu outside %llu..%llu", (unsigned long long)seq,
                             (unsigned long long)c->acked, (unsigned long long)c->delivered);
     c->acked = seq;
+    if (seq == c->delivered)
+        settle(c);
     l1w_msg a = { .type = L1W_MSG_ACK, .seq = seq, .credit = c->credit };
     return send_msg(c, err, &a);
 }

@@ -14,6 +14,10 @@
  *                    depth, and the ZeroMQ stream server;
  *   - l1w_consumer_* the other end of the stream (docs/l1-watcher.md has the
  *                    versioned protocol).
+ * Beside them, l1-watcher/pending.h: the in-memory view of deposits seen
+ * above the confirmed height or reorged out before it (for zkcar_getDeposit's
+ * `pending_confirmations` and `reorged`), fed by the watcher's scan of the
+ * unconfirmed window or by a consumer's SEEN/REORGED messages.
  *
  * Why confirmations: a deposit credited on L2 cannot be taken back, so the
  * watcher only delivers a deposit once its block is --confirmations deep
@@ -41,7 +45,8 @@
 #define L1W_JSON_DEPTH_MAX 32             /* nesting accepted in a reply */
 #define L1W_CONFIRMATIONS_MAX 4096        /* largest --confirmations */
 #define L1W_CONFIRMATIONS_FINALIZED UINT32_MAX /* --confirmations finalized */
-#define L1W_STREAM_VERSION 1              /* the stream protocol version */
+#define L1W_STREAM_VERSION 2              /* the stream protocol version spoken */
+#define L1W_STREAM_VERSION_MIN 1          /* the oldest still served (no SEEN/REORGED) */
 #define L1W_MSG_MAX 1024                  /* largest stream message, bytes */
 
 /* ---------------------------------------------------------------- JSON-RPC */
@@ -182,6 +187,9 @@ typedef enum l1w_msg_type {
     L1W_MSG_DEPOSIT = 4, /* producer -> consumer: one record */
     L1W_MSG_STATUS = 5,  /* producer -> consumer: l1 head, confirmed block, last seq (heartbeat) */
     L1W_MSG_ERROR = 6,   /* producer -> consumer: zk_err code and text; the session ends */
+    /* Version 2: informational, unsequenced, never acked, no credit. */
+    L1W_MSG_SEEN = 7,    /* producer -> consumer: a deposit on L1 waiting for its confirmations */
+    L1W_MSG_REORGED = 8, /* producer -> consumer: a pending deposit that left the canonical chain */
 } l1w_msg_type;
 
 typedef struct l1w_msg {
@@ -194,7 +202,7 @@ typedef struct l1w_msg {
     uint64_t confirmed;    /* STATUS: the newest confirmed block */
     uint64_t code;         /* ERROR */
     char text[128];        /* ERROR, NUL-terminated */
-    l1w_record record;     /* DEPOSIT */
+    l1w_record record;     /* DEPOSIT; SEEN and REORGED: record.deposit (record.seq is 0) */
 } l1w_msg;
 
 /* Encodes `m` as msgpack into buf (cap bytes); *len gets the size.
@@ -236,6 +244,8 @@ typedef struct l1w_stats {
     uint64_t reorg_depth_max;
     uint64_t rpc_errors_total;     /* failed calls, retried */
     uint64_t logs_chunk;           /* current eth_getLogs range */
+    uint64_t deposits_pending;     /* seen above the cursor, waiting for confirmations */
+    uint64_t deposits_reorged_total; /* pending deposits that left the canonical chain */
     bool newheads;                 /* an IPC newHeads subscription is live (wake-ups) */
     zk_err fatal;                  /* ZK_OK, or why the watcher stopped (deep reorg, gap, …) */
     char fatal_text[240];
@@ -263,6 +273,16 @@ void l1w_watcher_stop(l1w_watcher *w);
 void l1w_watcher_stats(l1w_watcher *w, l1w_stats *out);
 /* Frees; the watcher must not be running. NULL is fine. */
 void l1w_watcher_destroy(l1w_watcher *w);
+
+typedef struct l1w_pending l1w_pending; /* l1-watcher/pending.h */
+/* The watcher's view of unconfirmed and reorged deposits (pending.h), owned
+ * by the watcher and valid until l1w_watcher_destroy. Each round that finds a
+ * new head, once the confirmed range is caught up, the watcher scans the
+ * unconfirmed window [cursor, head] with one eth_getLogs (none when the head
+ * did not move; skipped while the window is wider than logs_chunk_max) and
+ * updates the view; it also tells stream consumers (SEEN, REORGED). The
+ * view's functions are thread-safe. */
+l1w_pending *l1w_watcher_pending(l1w_watcher *w);
 
 /* Running a watcher on a thread of its own (the one trampoline for `zkcar
  * run`, the benchmark and the tests). l1w_watcher_start calls
@@ -307,5 +327,18 @@ zk_err l1w_consumer_ack(l1w_consumer *c, zk_error_detail *err, uint64_t seq) ZK_
 uint64_t l1w_consumer_stream_id(const l1w_consumer *c);
 /* The producer's last STATUS: L1 head and confirmed block (0 before one arrives). */
 void l1w_consumer_status(const l1w_consumer *c, uint64_t *l1_head, uint64_t *l1_confirmed);
+/* The view of unconfirmed and reorged deposits (pending.h) this consumer
+ * feeds from SEEN and REORGED messages and from the records it delivers (a
+ * delivered record leaves it when the caller acks it or calls next again,
+ * i.e. once applied): its own (valid until l1w_consumer_destroy) unless
+ * l1w_consumer_set_pending gave another. Each WELCOME clears its pending
+ * entries (the producer sends its whole pending set next); the reorged ones
+ * stay. A version-1 producer sends neither message: the view then holds no
+ * pending entries. */
+l1w_pending *l1w_consumer_pending(l1w_consumer *c);
+/* Feeds `view` (borrowed: it must outlive the consumer) instead of the
+ * consumer's own, which is freed — for a caller that reconnects with new
+ * consumers and keeps one view. Call before the first l1w_consumer_next. */
+void l1w_consumer_set_pending(l1w_consumer *c, l1w_pending *view);
 
 #endif

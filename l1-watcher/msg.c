@@ -64,6 +64,21 @@ zk_err l1w_msg_encode(uint8_t *buf, size_t cap, size_t *len, const l1w_msg *m)
         msgpack_pack_uint64(&pk, d->log_index);
         break;
     }
+    case L1W_MSG_SEEN:
+    case L1W_MSG_REORGED: {
+        const l1w_deposit *d = &m->record.deposit;
+        msgpack_pack_array(&pk, 9);
+        msgpack_pack_uint64(&pk, m->type);
+        msgpack_pack_uint64(&pk, d->deposit_id);
+        pack_bin(&pk, d->from, 20);
+        pack_bin(&pk, d->to, 20);
+        msgpack_pack_uint64(&pk, d->amount_gwei);
+        msgpack_pack_uint64(&pk, d->block_number);
+        pack_bin(&pk, d->block_hash, 32);
+        pack_bin(&pk, d->tx_hash, 32);
+        msgpack_pack_uint64(&pk, d->log_index);
+        break;
+    }
     case L1W_MSG_STATUS:
         msgpack_pack_array(&pk, 4);
         msgpack_pack_uint64(&pk, m->type);
@@ -111,7 +126,8 @@ static zk_err get_bin(uint8_t *out, size_t n, zk_error_detail *err, const zk_mp_
 }
 
 #define MSG_ELEMENTS_MAX 10
-static const uint32_t msg_sizes[] = { 0, 5, 3, 4, 10, 4, 3 };
+static const uint32_t msg_sizes[] = { 0, 5, 3, 4, 10, 4, 3, 9, 9 };
+_Static_assert(sizeof msg_sizes / sizeof msg_sizes[0] == L1W_MSG_REORGED + 1, "a size for every type");
 
 zk_err l1w_msg_decode(l1w_msg *m, zk_error_detail *err, const uint8_t *buf, size_t len)
 {
@@ -128,7 +144,7 @@ zk_err l1w_msg_decode(l1w_msg *m, zk_error_detail *err, const uint8_t *buf, size
     uint64_t type = 0;
     if ((rc = get_u64(&type, err, &e[0], "type")) != ZK_OK)
         return rc;
-    if (type < L1W_MSG_HELLO || type > L1W_MSG_ERROR)
+    if (type < L1W_MSG_HELLO || type > L1W_MSG_REORGED)
         return zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "unknown message type %llu",
                             (unsigned long long)type);
     if (n != msg_sizes[type])
@@ -164,6 +180,21 @@ zk_err l1w_msg_decode(l1w_msg *m, zk_error_detail *err, const uint8_t *buf, size
             rc = get_u64(&d->log_index, err, &e[9], "log index");
         if (rc == ZK_OK && (m->record.seq == 0 || d->amount_gwei == 0 || d->amount_gwei >> 63))
             rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "deposit record with seq 0 or amount outside 1..2^63-1");
+        break;
+    }
+    case L1W_MSG_SEEN:
+    case L1W_MSG_REORGED: {
+        l1w_deposit *d = &m->record.deposit;
+        if ((rc = get_u64(&d->deposit_id, err, &e[1], "deposit id")) == ZK_OK
+            && (rc = get_bin(d->from, 20, err, &e[2], "from")) == ZK_OK
+            && (rc = get_bin(d->to, 20, err, &e[3], "to")) == ZK_OK
+            && (rc = get_u64(&d->amount_gwei, err, &e[4], "amount")) == ZK_OK
+            && (rc = get_u64(&d->block_number, err, &e[5], "block number")) == ZK_OK
+            && (rc = get_bin(d->block_hash, 32, err, &e[6], "block hash")) == ZK_OK
+            && (rc = get_bin(d->tx_hash, 32, err, &e[7], "tx hash")) == ZK_OK)
+            rc = get_u64(&d->log_index, err, &e[8], "log index");
+        if (rc == ZK_OK && (d->amount_gwei == 0 || d->amount_gwei >> 63))
+            rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "seen or reorged deposit with amount outside 1..2^63-1");
         break;
     }
     case L1W_MSG_STATUS:

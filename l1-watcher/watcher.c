@@ -17,6 +17,12 @@
  *    hash until one matches a header we hold: that is the common ancestor;
  *    what we held above it was reorged out (counted, logged). An ancestor
  *    below the cursor block means a confirmed block changed: fatal.
+ *  - Unconfirmed window [cursor, head]: once the confirmed range is caught
+ *    up and the head moved, one eth_getLogs over it, each log's blockHash
+ *    checked against the chain held (a mismatch is a race: the view is left
+ *    as it was until the next round), feeds the pending view (pending.h) and,
+ *    through it, SEEN and REORGED to the stream's consumers. Nothing there is
+ *    committed or credited.
  *
  * Why deposits are delivered only at depth N (or finalized): see l1w.h.
  */
@@ -35,6 +41,7 @@
 
 #include "common/hex.h"
 #include "common/log.h"
+#include "l1-watcher/pending.h"
 
 #define CHAIN_CAP (L1W_CONFIRMATIONS_MAX + 1024) /* headers held near the head */
 #define FOLLOW_WINDOW 256       /* a head further ahead than this is caught up by range */
@@ -56,6 +63,7 @@ typedef struct peer {
     uint64_t next;     /* next seq to send */
     uint64_t acked;    /* applied by the consumer */
     uint64_t credit;
+    uint64_t version;  /* its HELLO's: SEEN and REORGED from version 2 */
     int64_t last_rx;
 } peer;
 
@@ -82,6 +90,10 @@ struct l1w_watcher {
     size_t npeers;
     int64_t last_heartbeat;
     int64_t subscribe_after;  /* no newHeads subscription attempt before this time */
+    l1w_pending *pending;     /* unconfirmed and reorged deposits (pending.h) */
+    bool scan_valid;          /* the last window scan was of (scan_next, scan_head) */
+    uint64_t scan_next;
+    uint8_t scan_head[32];
     pthread_mutex_t lock; /* guards stats */
     l1w_stats stats;
 };
@@ -150,6 +162,8 @@ zk_err l1w_watcher_create(l1w_watcher **out, zk_error_detail *err, const l1w_con
     w->chain = calloc(CHAIN_CAP, sizeof *w->chain);
     w->deps = calloc(DEPOSITS_MAX, sizeof *w->deps);
     w->recs = calloc(PUMP_BATCH, sizeof *w->recs);
+    if ((rc = l1w_pending_create(&w->pending, err, 0, 0)) != ZK_OK)
+        goto cleanup;
     if (w->data_dir == NULL || w->chain == NULL || w->deps == NULL || w->recs == NULL
         || (cfg->l1_rpc && !w->l1_rpc) || (cfg->stream_endpoint && !w->endpoint)) {
         rc = zk_error_set(err, ZK_ERR_NOMEM, "watcher");
@@ -218,6 +232,7 @@ void l1w_watcher_destroy(l1w_watcher *w)
         zmq_ctx_term(w->zctx);
     l1w_outbox_close(w->ob);
     l1w_rpc_destroy(w->rpc);
+    l1w_pending_destroy(w->pending);
     pthread_mutex_destroy(&w->lock);
     free(w->chain);
     free(w->deps);
@@ -235,7 +250,12 @@ void l1w_watcher_stats(l1w_watcher *w, l1w_stats *out)
     pthread_mutex_lock(&w->lock);
     *out = w->stats;
     pthread_mutex_unlock(&w->lock);
+    size_t pending = 0;
+    l1w_pending_counts(w->pending, &pending, NULL, &out->deposits_reorged_total);
+    out->deposits_pending = pending;
 }
+
+l1w_pending *l1w_watcher_pending(l1w_watcher *w) { return w->pending; }
 
 /* --------------------------------------------------------------- stream */
 
@@ -348,8 +368,8 @@ static void handle_frame(l1w_watcher *w, const uint8_t *id, size_t idlen, const 
             break;
     uint64_t sid = l1w_outbox_stream_id(w->ob), last = l1w_outbox_last_seq(w->ob);
     if (m.type == L1W_MSG_HELLO) {
-        if (m.version != L1W_STREAM_VERSION) {
-            send_error(w, id, idlen, ZK_ERR_UNSUPPORTED, "stream version not supported (this producer speaks 1)");
+        if (m.version < L1W_STREAM_VERSION_MIN || m.version > L1W_STREAM_VERSION) {
+            send_error(w, id, idlen, ZK_ERR_UNSUPPORTED, "stream version not supported (this producer speaks 1 and 2)");
             return;
         }
         if (m.stream_id != 0 && m.stream_id != sid) {
@@ -374,12 +394,27 @@ static void handle_frame(l1w_watcher *w, const uint8_t *id, size_t idlen, const 
         p->acked = m.seq;
         p->next = m.seq + 1;
         p->credit = m.credit == 0 ? 1 : m.credit > CREDIT_MAX ? CREDIT_MAX : m.credit;
+        p->version = m.version;
         p->last_rx = now_ms();
-        l1w_msg wm = { .type = L1W_MSG_WELCOME, .version = L1W_STREAM_VERSION, .stream_id = sid, .seq = last };
+        l1w_msg wm = { .type = L1W_MSG_WELCOME, .version = m.version, .stream_id = sid, .seq = last };
         bool gone, full;
         peer_send(w, i, &wm, &gone, &full);
-        if (gone || full)
+        if (gone || full) {
             peer_drop(w, i);
+            return;
+        }
+        if (p->version >= 2) {
+            /* The whole pending set (the consumer cleared its own on WELCOME).
+             * w->deps is free here: confirm() and the window scan use it only
+             * within a step, on this same thread. */
+            size_t n = l1w_pending_snapshot(w->pending, w->deps, DEPOSITS_MAX);
+            for (size_t k = 0; k < n && !gone && !full; k++) {
+                l1w_msg sm = { .type = L1W_MSG_SEEN, .record = { .deposit = w->deps[k] } };
+                peer_send(w, i, &sm, &gone, &full);
+            }
+            if (gone)
+                peer_drop(w, i);
+        }
         return;
     }
     if (m.type == L1W_MSG_ACK) {
@@ -723,6 +758,27 @@ static void chunk_answered(l1w_watcher *w, uint64_t width)
     w->chunk = next < w->cfg.logs_chunk_max ? next : w->cfg.logs_chunk_max;
 }
 
+/* eth_getLogs for the bridge's Deposit events in blocks [S, E]. */
+static zk_err get_logs(l1w_watcher *w, json_object **logs, int *code, zk_error_detail *err, uint64_t S, uint64_t E)
+{
+    char from[24], to[24], addr[43];
+    snprintf(from, sizeof from, "0x%llx", (unsigned long long)S);
+    snprintf(to, sizeof to, "0x%llx", (unsigned long long)E);
+    zk_hex_encode(addr, w->cfg.bridge, 20);
+    json_object *filter = json_object_new_object();
+    json_object_object_add(filter, "fromBlock", json_object_new_string(from));
+    json_object_object_add(filter, "toBlock", json_object_new_string(to));
+    json_object_object_add(filter, "address", json_object_new_string(addr));
+    json_object *topics = json_object_new_array();
+    json_object_array_add(topics, json_object_new_string("0x" L1W_DEPOSIT_TOPIC_HEX));
+    json_object_object_add(filter, "topics", topics);
+    json_object *params = json_object_new_array();
+    json_object_array_add(params, filter);
+    zk_err rc = l1w_rpc_call(w->rpc, logs, code, err, "eth_getLogs", params);
+    json_object_put(params);
+    return rc;
+}
+
 /* Delivers the confirmed deposits of [S, min(T, S + chunk - 1)]; *more when T is not reached. */
 static zk_err confirm(l1w_watcher *w, uint64_t T, bool *more, zk_error_detail *err)
 {
@@ -738,23 +794,9 @@ static zk_err confirm(l1w_watcher *w, uint64_t T, bool *more, zk_error_detail *e
     if (c.has_prev && memcmp(hs.parent_hash, c.prev_hash, 32) != 0)
         return deep_reorg(w, err, S - 1);
 
-    char from[24], to[24], addr[43];
-    snprintf(from, sizeof from, "0x%llx", (unsigned long long)S);
-    snprintf(to, sizeof to, "0x%llx", (unsigned long long)E);
-    zk_hex_encode(addr, w->cfg.bridge, 20);
-    json_object *filter = json_object_new_object();
-    json_object_object_add(filter, "fromBlock", json_object_new_string(from));
-    json_object_object_add(filter, "toBlock", json_object_new_string(to));
-    json_object_object_add(filter, "address", json_object_new_string(addr));
-    json_object *topics = json_object_new_array();
-    json_object_array_add(topics, json_object_new_string("0x" L1W_DEPOSIT_TOPIC_HEX));
-    json_object_object_add(filter, "topics", topics);
-    json_object *params = json_object_new_array();
-    json_object_array_add(params, filter);
     json_object *logs = NULL;
     int code = 0;
-    rc = l1w_rpc_call(w->rpc, &logs, &code, err, "eth_getLogs", params);
-    json_object_put(params);
+    rc = get_logs(w, &logs, &code, err, S, E);
     if (rc != ZK_OK) {
         if (logs_too_big(rc, code, err ? err->text : "") && E > S) {
             chunk_refused(w, E - S + 1);
@@ -835,15 +877,123 @@ static zk_err confirm(l1w_watcher *w, uint64_t T, bool *more, zk_error_detail *e
     if (n > 0)
         zk_log(ZK_LOG_INFO, "deposits confirmed", ZKF_U64("count", n), ZKF_U64("first_id", next_id - n),
                ZKF_U64("to_block", E), ZKF_U64("last_seq", first_seq + n - 1), ZKF_END);
-    if (w->on_deposit)
-        for (size_t i = 0; i < n; i++) {
+    /* Committed: no longer pending — after the embedder took it, so that a
+     * lookup between the two finds it in one place or the other. The
+     * consumers learn it from the records. */
+    for (size_t i = 0; i < n; i++) {
+        if (w->on_deposit) {
             l1w_record r = { .seq = first_seq + i, .deposit = w->deps[i] };
             w->on_deposit(w->ctx, &r);
         }
+        l1w_pending_confirmed(w->pending, &w->deps[i], NULL, NULL);
+    }
     *more = E < T;
 cleanup:
     json_object_put(logs);
     return rc;
+}
+
+/* The pending view's changes go to every consumer that speaks version 2. */
+static void tell_peers(void *ctx, l1w_pending_event ev, const l1w_deposit *d)
+{
+    l1w_watcher *w = ctx;
+    if (ev == L1W_PENDING_REORGED)
+        zk_log(ZK_LOG_WARN, "unconfirmed deposit reorged out", ZKF_U64("deposit_id", d->deposit_id),
+               ZKF_U64("l1_block", d->block_number), ZKF_END);
+    else
+        zk_log(ZK_LOG_DEBUG, "deposit seen", ZKF_U64("deposit_id", d->deposit_id),
+               ZKF_U64("l1_block", d->block_number), ZKF_END);
+    if (w->router == NULL)
+        return;
+    l1w_msg m = { .type = ev == L1W_PENDING_SEEN ? L1W_MSG_SEEN : L1W_MSG_REORGED, .record = { .deposit = *d } };
+    for (size_t i = 0; i < w->npeers;) {
+        bool gone = false, full = false;
+        if (w->peers[i].version >= 2)
+            peer_send(w, i, &m, &gone, &full); /* full: this informational message is lost */
+        if (gone)
+            peer_drop(w, i);
+        else
+            i++;
+    }
+}
+
+/* Reads the logs of the unconfirmed window [S, head] into w->deps; *n gets
+ * the count. ZK_ERR_L1_RACE when a log names a block hash the chain we hold
+ * does not have at its number (the caller made sure it holds S..head). */
+static zk_err window_logs(l1w_watcher *w, size_t *n, zk_error_detail *err, uint64_t S, const l1w_header *head)
+{
+    json_object *logs = NULL;
+    int code = 0;
+    zk_err rc = get_logs(w, &logs, &code, err, S, head->number);
+    if (rc != ZK_OK)
+        goto cleanup;
+    if (!json_object_is_type(logs, json_type_array)) {
+        rc = zk_error_set(err, ZK_ERR_L1_BAD_REPLY, "eth_getLogs: result is not an array");
+        goto cleanup;
+    }
+    size_t count = json_object_array_length(logs);
+    if (count > DEPOSITS_MAX) {
+        rc = zk_error_set(err, ZK_ERR_TOO_BIG, "more than %d deposits above the confirmed block", DEPOSITS_MAX);
+        goto cleanup;
+    }
+    uint64_t base = w->chain[0].number;
+    for (size_t i = 0; i < count; i++) {
+        l1w_deposit *d = &w->deps[i];
+        zk_error_detail de;
+        if ((rc = l1w_log_decode(d, &de, json_object_array_get_idx(logs, i), w->cfg.bridge)) != ZK_OK) {
+            rc = zk_error_set(err, ZK_ERR_L1_BAD_REPLY, "eth_getLogs: log %zu: %s", i, de.text);
+            goto cleanup;
+        }
+        if (d->block_number < S || d->block_number > head->number
+            || (i > 0 && (d->block_number < d[-1].block_number
+                          || (d->block_number == d[-1].block_number && d->log_index <= d[-1].log_index)))) {
+            rc = zk_error_set(err, ZK_ERR_L1_BAD_REPLY, "eth_getLogs: log %zu out of range or order", i);
+            goto cleanup;
+        }
+        if (memcmp(w->chain[d->block_number - base].hash, d->block_hash, 32) != 0) {
+            rc = zk_error_set(err, ZK_ERR_L1_RACE, "log in block %llu names another block hash",
+                              (unsigned long long)d->block_number);
+            goto cleanup;
+        }
+    }
+    *n = count;
+cleanup:
+    json_object_put(logs);
+    return rc;
+}
+
+/* The unconfirmed window (see the top of the file). Informational: a failure
+ * is logged and leaves the view as it was; it never holds up confirmed deposits. */
+static void scan_window(l1w_watcher *w, const l1w_header *head)
+{
+    l1w_cursor c;
+    l1w_outbox_cursor(w->ob, &c);
+    if (w->scan_valid && w->scan_next == c.next_block && memcmp(w->scan_head, head->hash, 32) == 0)
+        return; /* the head did not move: nothing to ask */
+    uint64_t S = c.next_block;
+    size_t n = 0;
+    if (S <= head->number) {
+        if (head->number - S + 1 > w->cfg.logs_chunk_max)
+            return; /* a window this wide is a catch-up (or finalized lagging far): wait */
+        /* The chain held must cover S..head with this very head. */
+        if (w->chain_len == 0 || w->chain[0].number > S || w->chain[0].number + w->chain_len - 1 < head->number
+            || memcmp(w->chain[head->number - w->chain[0].number].hash, head->hash, 32) != 0)
+            return;
+        zk_error_detail e = { 0 };
+        zk_err rc = window_logs(w, &n, &e, S, head);
+        if (rc != ZK_OK) {
+            zk_log(rc == ZK_ERR_L1_RACE ? ZK_LOG_DEBUG : ZK_LOG_WARN, "unconfirmed window not scanned",
+                   ZKF_STR("reason", zk_strerror(rc)), ZKF_STR("detail", e.text), ZKF_END);
+            return;
+        }
+    }
+    if (l1w_pending_update(w->pending, S, w->deps, n, tell_peers, w) != ZK_OK) {
+        zk_log(ZK_LOG_WARN, "unconfirmed window not scanned", ZKF_STR("reason", zk_strerror(ZK_ERR_NOMEM)), ZKF_END);
+        return;
+    }
+    w->scan_valid = true;
+    w->scan_next = S;
+    memcpy(w->scan_head, head->hash, 32);
 }
 
 static zk_err step(l1w_watcher *w, bool *more, zk_error_detail *err)
@@ -892,9 +1042,12 @@ static zk_err step(l1w_watcher *w, bool *more, zk_error_detail *err)
     l1w_outbox_cursor(w->ob, &c);
     zk_log(ZK_LOG_DEBUG, "L1 step", ZKF_U64("head", head.number), ZKF_BOOL("have_confirmed", have_t),
            ZKF_U64("confirmed", T), ZKF_U64("next_block", c.next_block), ZKF_END);
-    if (!have_t || T < c.next_block)
-        return ZK_OK;
-    return confirm(w, T, more, err);
+    if (have_t && T >= c.next_block) {
+        if ((rc = confirm(w, T, more, err)) != ZK_OK || *more)
+            return rc;
+    }
+    scan_window(w, &head);
+    return ZK_OK;
 }
 
 zk_err l1w_watcher_run(l1w_watcher *w, zk_error_detail *err)

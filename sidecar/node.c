@@ -31,6 +31,7 @@
 #include "ipc/batch.h"
 #include "ipc/state.h"
 #include "prover/batch.h"
+#include "l1-watcher/pending.h"
 #include "sidecar/metrics.h"
 #include "sidecar/store.h"
 
@@ -217,6 +218,7 @@ struct sc_node {
     uint64_t next_tx_seq, next_deposit_id;
     uint64_t stream_id, last_seq;
     uint64_t l1_head, l1_confirmed;
+    l1w_pending *pending;          /* unconfirmed/reorged deposits (sc_node_set_pending); under mu */
 
     uint64_t last_batch, last_proven;
     prv_gl state_root[4];
@@ -1778,7 +1780,7 @@ void sc_node_get_account(sc_node *n, const uint8_t address[20], sc_account_view 
     out->proven_nonce = exists ? c.proven_nonce : 0;
 }
 
-bool sc_node_get_deposit(sc_node *n, uint64_t deposit_id, sc_deposit_view *out)
+static bool stored_deposit(sc_node *n, uint64_t deposit_id, sc_deposit_view *out)
 {
     sc_store_deposit d;
     if (!sc_store_deposit_get(n->store, deposit_id, &d))
@@ -1788,6 +1790,34 @@ bool sc_node_get_deposit(sc_node *n, uint64_t deposit_id, sc_deposit_view *out)
     out->status = SC_DEP_CREDITED;
     out->batch = d.batch;
     return true;
+}
+
+bool sc_node_get_deposit(sc_node *n, uint64_t deposit_id, sc_deposit_view *out)
+{
+    if (stored_deposit(n, deposit_id, out))
+        return true;
+    pthread_mutex_lock(&n->mu);
+    l1w_pending *view = n->pending;
+    pthread_mutex_unlock(&n->mu);
+    l1w_deposit dep;
+    bool reorged = false, known = view != NULL && l1w_pending_lookup(view, deposit_id, &dep, &reorged);
+    /* A deposit leaves the view only after the node stored it: one credited
+     * between the two looks is in the store now, and the store wins. */
+    if (stored_deposit(n, deposit_id, out))
+        return true;
+    if (!known)
+        return false;
+    memset(out, 0, sizeof *out);
+    out->deposit = dep;
+    out->status = reorged ? SC_DEP_REORGED : SC_DEP_PENDING_CONFIRMATIONS;
+    return true;
+}
+
+void sc_node_set_pending(sc_node *n, l1w_pending *view)
+{
+    pthread_mutex_lock(&n->mu);
+    n->pending = view;
+    pthread_mutex_unlock(&n->mu);
 }
 
 bool sc_node_get_batch(sc_node *n, uint64_t number, sc_batch_view *out)

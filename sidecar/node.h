@@ -153,9 +153,17 @@ typedef enum sc_deposit_status { SC_DEP_PENDING_CONFIRMATIONS = 1, SC_DEP_CREDIT
 typedef struct sc_deposit_view {
     l1w_deposit deposit;
     sc_deposit_status status;
-    uint64_t batch;            /* 0 until sealed into a batch */
+    uint64_t batch;            /* 0 until sealed into a batch (always 0 unless credited) */
 } sc_deposit_view;
+/* Deposit `deposit_id`: credited (in the store) wins; else what the pending
+ * view says (sc_node_set_pending): SC_DEP_PENDING_CONFIRMATIONS, or
+ * SC_DEP_REORGED for an id whose newest known deposit left the chain.
+ * False when neither knows the id. */
 bool sc_node_get_deposit(sc_node *n, uint64_t deposit_id, sc_deposit_view *out);
+/* The view of unconfirmed and reorged deposits sc_node_get_deposit asks
+ * (l1-watcher/pending.h): the embedded watcher's, or the stream consumer's.
+ * Borrowed: it must stay valid until it is replaced (NULL: none). Thread-safe. */
+void sc_node_set_pending(sc_node *n, l1w_pending *view);
 
 typedef enum sc_batch_status { SC_BATCH_SEALED = 1, SC_BATCH_PROVING, SC_BATCH_PROVEN, SC_BATCH_FAILED } sc_batch_status;
 typedef struct sc_withdrawal { uint8_t to[20]; uint64_t amount; } sc_withdrawal;

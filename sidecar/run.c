@@ -31,6 +31,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "l1-watcher/l1w.h"
+#include "l1-watcher/pending.h"
 #include "prover/batch.h"
 #include "sidecar/api.h"
 #include "sidecar/dist.h"
@@ -166,6 +167,7 @@ cleanup:
 typedef struct consumer_arg {
     run_ctx *r;
     const char *endpoint;
+    l1w_pending *pending; /* one view across reconnections; zkcar_getDeposit asks it */
 } consumer_arg;
 
 static void *consumer_main(void *p)
@@ -182,6 +184,7 @@ static void *consumer_main(void *p)
             set_fatal(r, e.text);
             break;
         }
+        l1w_consumer_set_pending(c, a->pending);
         bool have_id = sid != 0;
         while (!atomic_load(&r->stop) && !atomic_load(&r->fatal)) {
             l1w_record rec;
@@ -300,6 +303,7 @@ int sc_run_main(int argc, char **argv)
     pthread_t cthread;
     bool consumer_started = false;
     consumer_arg carg;
+    l1w_pending *consumer_view = NULL;
     bool node_opened = false;
 
     if (zk_config_parse(&cfg, &err, "run", run_opts, NOPTS, argc, argv) != ZK_OK) {
@@ -455,6 +459,7 @@ int sc_run_main(int argc, char **argv)
             goto cleanup;
         }
         r.watcher = watcher;
+        sc_node_set_pending(node, l1w_watcher_pending(watcher));
         if (l1w_watcher_start(&wthread, watcher, &err) != ZK_OK) {
             fprintf(stderr, "zkcar run: %s\n", err.text);
             goto cleanup;
@@ -462,6 +467,12 @@ int sc_run_main(int argc, char **argv)
     } else {
         carg.r = &r;
         carg.endpoint = watch_ep;
+        if (l1w_pending_create(&consumer_view, &err, 0, 0) != ZK_OK) {
+            fprintf(stderr, "zkcar run: %s\n", err.text);
+            goto cleanup;
+        }
+        carg.pending = consumer_view;
+        sc_node_set_pending(node, consumer_view);
         if (pthread_create(&cthread, NULL, consumer_main, &carg) != 0) {
             fprintf(stderr, "zkcar run: cannot start the stream consumer\n");
             goto cleanup;
@@ -525,7 +536,10 @@ cleanup:
     sc_node_stop(node);
     zk_metrics_server_stop(msrv);
     sc_api_destroy(api);
+    if (node != NULL)
+        sc_node_set_pending(node, NULL);
     l1w_watcher_destroy(watcher);
+    l1w_pending_destroy(consumer_view);
     sc_node_close(node);
     zkbpf_stop(lat);
     zk_metrics_destroy(metrics);

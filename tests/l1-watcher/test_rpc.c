@@ -26,9 +26,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "common/hex.h"
 #include "common/keccak.h"
 #include "l1-watcher/l1w.h"
+#include "l1-watcher/pending.h"
 
 /* ------------------------------------------------------------ replies */
 
@@ -307,6 +310,32 @@ static void test_messages(void **state)
     assert_int_equal(l1w_msg_decode(&out, &e, buf, len), ZK_ERR_STREAM_PROTOCOL);
     uint8_t big[L1W_MSG_MAX + 1] = { 0 };
     assert_int_equal(l1w_msg_decode(&out, &e, big, sizeof big), ZK_ERR_STREAM_PROTOCOL);
+
+    /* Version 2's SEEN and REORGED: a deposit without a sequence number. */
+    for (int t = L1W_MSG_SEEN; t <= L1W_MSG_REORGED; t++) {
+        l1w_msg p;
+        memset(&p, 0, sizeof p);
+        p.type = (l1w_msg_type)t;
+        p.record.deposit = m.record.deposit;
+        p.record.deposit.amount_gwei = 1;
+        roundtrip(&p);
+        assert_int_equal(l1w_msg_encode(buf, sizeof buf, &len, &p), ZK_OK);
+        assert_int_equal(buf[0], 0x99); /* fixarray of 9 */
+        assert_int_equal(buf[1], t);
+        p.record.deposit.amount_gwei = 0;
+        assert_int_equal(l1w_msg_encode(buf, sizeof buf, &len, &p), ZK_OK);
+        assert_int_equal(l1w_msg_decode(&out, &e, buf, len), ZK_ERR_STREAM_PROTOCOL);
+        assert_non_null(strstr(e.text, "amount"));
+        p.record.deposit.amount_gwei = 1ull << 63;
+        assert_int_equal(l1w_msg_encode(buf, sizeof buf, &len, &p), ZK_OK);
+        assert_int_equal(l1w_msg_decode(&out, &e, buf, len), ZK_ERR_STREAM_PROTOCOL);
+        /* A DEPOSIT's ten elements under this type: refused by count. */
+        m.record.seq = 1;
+        assert_int_equal(l1w_msg_encode(buf, sizeof buf, &len, &m), ZK_OK);
+        buf[1] = (uint8_t)t;
+        assert_int_equal(l1w_msg_decode(&out, &e, buf, len), ZK_ERR_STREAM_PROTOCOL);
+        assert_non_null(strstr(e.text, "elements"));
+    }
 }
 
 /* ------------------------------------------------------------ outbox */
@@ -891,6 +920,178 @@ static void test_failures_are_retried(void **state)
     }
 }
 
+/* ------------------------------------------------- a hand-driven producer */
+
+typedef struct fake_producer {
+    void *ctx, *router;
+    uint8_t peer[256];
+    size_t peerlen;
+    char ep[96];
+} fake_producer;
+
+static void fp_open(fake_producer *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->ep, sizeof f->ep, "ipc:///tmp/zkcar-fp-%d.sock", (int)getpid());
+    f->ctx = zmq_ctx_new();
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    int timeout = 5000, zero = 0;
+    zmq_setsockopt(f->router, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_bind(f->router, f->ep), 0);
+}
+
+static void fp_close(fake_producer *f)
+{
+    zmq_close(f->router);
+    zmq_ctx_term(f->ctx);
+    unlink(f->ep + strlen("ipc://"));
+}
+
+/* The next message from the consumer (ACKs skipped unless `type` is ACK). */
+static void fp_recv(fake_producer *f, l1w_msg *m, l1w_msg_type type)
+{
+    for (;;) {
+        int n = zmq_recv(f->router, f->peer, sizeof f->peer, 0);
+        assert_true(n > 0);
+        f->peerlen = (size_t)n;
+        uint8_t buf[L1W_MSG_MAX];
+        n = zmq_recv(f->router, buf, sizeof buf, 0);
+        assert_true(n > 0);
+        zk_error_detail e = { 0 };
+        assert_int_equal(l1w_msg_decode(m, &e, buf, (size_t)n), ZK_OK);
+        if (m->type == type)
+            return;
+        assert_int_equal(m->type, L1W_MSG_ACK);
+    }
+}
+
+static void fp_send(fake_producer *f, const l1w_msg *m)
+{
+    uint8_t buf[L1W_MSG_MAX];
+    size_t len;
+    assert_int_equal(l1w_msg_encode(buf, sizeof buf, &len, m), ZK_OK);
+    assert_true(zmq_send(f->router, f->peer, f->peerlen, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(f->router, buf, len, 0) >= 0);
+}
+
+static l1w_deposit fp_deposit(uint64_t id, uint8_t fork)
+{
+    l1w_deposit d;
+    memset(&d, 0, sizeof d);
+    d.deposit_id = id;
+    d.amount_gwei = 50 + id;
+    d.block_number = 10 + id;
+    d.block_hash[0] = fork;
+    d.tx_hash[0] = (uint8_t)id;
+    d.tx_hash[1] = fork;
+    return d;
+}
+
+/* A consumer meeting a version-1 producer (ERROR ZK_ERR_UNSUPPORTED to its
+ * HELLO 2) says HELLO 1 and gets its records; another ERROR still ends it. */
+static void test_consumer_version_fallback(void **state)
+{
+    fake_producer f;
+    fp_open(&f);
+    l1w_consumer *k = NULL;
+    zk_error_detail e = { 0 };
+    assert_int_equal(l1w_consumer_create(&k, &e, f.ep, 0, 0, 8), ZK_OK);
+    l1w_msg m;
+    fp_recv(&f, &m, L1W_MSG_HELLO);
+    assert_int_equal(m.version, L1W_STREAM_VERSION);
+    l1w_msg err = { .type = L1W_MSG_ERROR, .code = ZK_ERR_UNSUPPORTED };
+    snprintf(err.text, sizeof err.text, "stream version not supported (this producer speaks 1)");
+    fp_send(&f, &err);
+    l1w_record r;
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 300), ZK_ERR_TIMEOUT);
+    fp_recv(&f, &m, L1W_MSG_HELLO);
+    assert_int_equal(m.version, 1);
+    l1w_msg w = { .type = L1W_MSG_WELCOME, .version = 1, .stream_id = 77, .seq = 1 };
+    fp_send(&f, &w);
+    l1w_msg dm = { .type = L1W_MSG_DEPOSIT, .record = { .seq = 1, .deposit = fp_deposit(0, 0) } };
+    fp_send(&f, &dm);
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 3000), ZK_OK);
+    assert_int_equal(r.seq, 1);
+    assert_int_equal(l1w_consumer_stream_id(k), 77);
+    /* an ERROR of another kind is the end of the session */
+    err.code = ZK_ERR_STREAM_CHANGED;
+    fp_send(&f, &err);
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 3000), ZK_ERR_STREAM_CHANGED);
+    l1w_consumer_destroy(k);
+    fp_close(&f);
+}
+
+/* SEEN and REORGED feed the consumer's pending view (not before WELCOME); a
+ * delivered record leaves it once acked; a new WELCOME clears what is pending. */
+static void test_consumer_pending_view(void **state)
+{
+    fake_producer f;
+    fp_open(&f);
+    l1w_consumer *k = NULL;
+    zk_error_detail e = { 0 };
+    assert_int_equal(l1w_consumer_create(&k, &e, f.ep, 0, 0, 8), ZK_OK);
+    l1w_pending *v = l1w_consumer_pending(k);
+    assert_non_null(v);
+    l1w_msg m;
+    fp_recv(&f, &m, L1W_MSG_HELLO);
+    l1w_deposit a = fp_deposit(0, 0), b = fp_deposit(1, 0), b2 = fp_deposit(1, 1);
+    l1w_msg seen = { .type = L1W_MSG_SEEN, .record = { .deposit = a } };
+    fp_send(&f, &seen); /* before the session: ignored */
+    l1w_msg w = { .type = L1W_MSG_WELCOME, .version = L1W_STREAM_VERSION, .stream_id = 5, .seq = 0 };
+    fp_send(&f, &w);
+    fp_send(&f, &seen);
+    seen.record.deposit = b;
+    fp_send(&f, &seen);
+    l1w_record r;
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 300), ZK_ERR_TIMEOUT);
+    l1w_deposit got;
+    bool reorged = true;
+    assert_true(l1w_pending_lookup(v, 0, &got, &reorged));
+    assert_false(reorged);
+    assert_memory_equal(&got, &a, sizeof a);
+    /* deposit 1 reorged out, and its id reused */
+    l1w_msg gone = { .type = L1W_MSG_REORGED, .record = { .deposit = b } };
+    fp_send(&f, &gone);
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 300), ZK_ERR_TIMEOUT);
+    assert_true(l1w_pending_lookup(v, 1, &got, &reorged));
+    assert_true(reorged);
+    seen.record.deposit = b2;
+    fp_send(&f, &seen);
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 300), ZK_ERR_TIMEOUT);
+    assert_true(l1w_pending_lookup(v, 1, &got, &reorged));
+    assert_false(reorged);
+    assert_memory_equal(&got, &b2, sizeof b2);
+    /* deposit 0 delivered: still pending until acked (then the caller holds it) */
+    l1w_msg dm = { .type = L1W_MSG_DEPOSIT, .record = { .seq = 1, .deposit = a } };
+    fp_send(&f, &dm);
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 3000), ZK_OK);
+    assert_true(l1w_pending_lookup(v, 0, &got, &reorged));
+    assert_int_equal(l1w_consumer_ack(k, &e, 1), ZK_OK);
+    assert_false(l1w_pending_lookup(v, 0, &got, &reorged));
+    /* a view of the caller's: a new WELCOME clears the pending entries, not the reorged */
+    l1w_pending *mine = NULL;
+    assert_int_equal(l1w_pending_create(&mine, &e, 0, 0), ZK_OK);
+    assert_int_equal(l1w_pending_add(mine, &b2), ZK_OK);
+    l1w_pending_mark_reorged(mine, &a);
+    l1w_consumer_set_pending(k, mine);
+    assert_ptr_equal(l1w_consumer_pending(k), mine);
+    w.seq = 1;
+    fp_send(&f, &w);
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 300), ZK_ERR_TIMEOUT);
+    assert_true(l1w_pending_lookup(mine, 0, &got, &reorged));
+    assert_true(reorged);
+    assert_false(l1w_pending_lookup(mine, 1, &got, &reorged));
+    /* a malformed SEEN is a protocol error like any other frame */
+    uint8_t bad[] = { 0x92, 0x07, 0x01 };
+    assert_true(zmq_send(f.router, f.peer, f.peerlen, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(f.router, bad, sizeof bad, 0) >= 0);
+    assert_int_equal(l1w_consumer_next(k, &r, &e, 3000), ZK_ERR_STREAM_PROTOCOL);
+    l1w_consumer_destroy(k);
+    l1w_pending_destroy(mine);
+    fp_close(&f);
+}
+
 static void test_watcher_config(void **state)
 {
     l1w_config cfg;
@@ -929,6 +1130,8 @@ int main(void)
         cmocka_unit_test(test_deposit_gap),
         cmocka_unit_test(test_failures_are_retried),
         cmocka_unit_test(test_watcher_config),
+        cmocka_unit_test(test_consumer_version_fallback),
+        cmocka_unit_test(test_consumer_pending_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

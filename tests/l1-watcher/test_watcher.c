@@ -24,9 +24,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "common/hex.h"
 #include "common/log.h"
 #include "l1-watcher/l1w.h"
+#include "l1-watcher/pending.h"
 #include "tests/l1-watcher/harness.h"
 
 static const char *self_path;
@@ -270,6 +273,31 @@ static void test_confirmations(void **state)
 
 static void reorg(ctx *c, int depth, int from_idx) { th_reorg(&c->a, depth, from_idx); }
 
+/* Waits until the pending view `v` says deposit `id` is pending (or, with
+ * `reorged`, reorged) with transaction `txhex` in block `block`. With a
+ * consumer `k`, its messages are read meanwhile (no record may arrive). */
+static void wait_view(l1w_pending *v, l1w_consumer *k, uint64_t id, const char *txhex, uint64_t block, bool reorged)
+{
+    uint8_t tx[32];
+    assert_int_equal(zk_hex_decode(tx, 32, NULL, txhex, 66), ZK_OK);
+    int64_t deadline = th_now_ms() + 10000;
+    for (;;) {
+        l1w_deposit d;
+        bool r = false;
+        if (l1w_pending_lookup(v, id, &d, &r) && r == reorged && memcmp(d.tx_hash, tx, 32) == 0) {
+            assert_int_equal(d.block_number, block);
+            return;
+        }
+        if (th_now_ms() > deadline)
+            fail_msg("deposit %" PRIu64 " not %s in the %s's view", id, reorged ? "reorged" : "pending",
+                     k ? "consumer" : "watcher");
+        if (k != NULL)
+            expect_none(k, 50);
+        else
+            th_sleep_ms(20);
+    }
+}
+
 /* A deposit reorged out before it is confirmed is never delivered; a confirmed one is delivered once. */
 static void test_reorg(void **state)
 {
@@ -286,16 +314,28 @@ static void test_reorg(void **state)
     th_deposit(&c->a, tx0, 1, to, 5);
     uint64_t b = th_block_number(&c->a);
     wait_head(c, b);
-    th_sleep_ms(200);
+    /* Unconfirmed: pending in the watcher's view and, over the stream, in the consumer's. */
+    wait_view(l1w_watcher_pending(c->w), NULL, 0, tx0, b, false);
+    wait_view(l1w_consumer_pending(k), k, 0, tx0, b, false);
     reorg(c, 1, 2); /* block b re-mined with a transfer instead of the deposit */
     th_mine(&c->a, 5);
-    expect_none(k, 1000);
+    wait_view(l1w_watcher_pending(c->w), NULL, 0, tx0, b, true);
+    wait_view(l1w_consumer_pending(k), k, 0, tx0, b, true);
+    expect_none(k, 500);
     l1w_stats s;
     stats(c, &s);
     assert_true(s.reorgs_total >= 1);
     assert_int_equal(s.next_deposit_id, 0);
-    /* The contract's state went back too: the next deposit is id 0 again. */
+    assert_int_equal(s.deposits_reorged_total, 1);
+    assert_int_equal(s.deposits_pending, 0);
+    /* The contract's state went back too: the next deposit is id 0 again,
+     * and the canonical one wins over the reorged one in both views. */
     th_deposit(&c->a, tx1, 3, to, 7);
+    uint64_t b1 = th_block_number(&c->a);
+    wait_view(l1w_watcher_pending(c->w), NULL, 0, tx1, b1, false);
+    wait_view(l1w_consumer_pending(k), k, 0, tx1, b1, false);
+    stats(c, &s);
+    assert_int_equal(s.deposits_pending, 1);
     th_mine(&c->a, 2);
     l1w_record r;
     expect_record(k, &r, 10000);
@@ -307,6 +347,12 @@ static void test_reorg(void **state)
     assert_int_equal(zk_hex_decode(h1, 32, NULL, tx1, 66), ZK_OK);
     assert_memory_equal(r.deposit.tx_hash, h1, 32);
     assert_memory_not_equal(r.deposit.tx_hash, h0, 32);
+    /* Delivered and acked: no longer pending anywhere (the reorged tx0 is what remains of id 0). */
+    expect_none(k, 300);
+    wait_view(l1w_watcher_pending(c->w), NULL, 0, tx0, b, true);
+    wait_view(l1w_consumer_pending(k), k, 0, tx0, b, true);
+    stats(c, &s);
+    assert_int_equal(s.deposits_pending, 0);
     /* A shallow reorg above the confirmed deposit changes nothing delivered. */
     uint64_t reorgs = s.reorgs_total;
     wait_head(c, th_block_number(&c->a));
@@ -319,6 +365,93 @@ static void test_reorg(void **state)
     assert_int_equal(s.last_seq, 1);
     assert_int_equal(s.fatal, ZK_OK);
     l1w_consumer_destroy(k);
+    assert_int_equal(stop_watcher(c), ZK_OK);
+}
+
+/* Raw DEALER helpers: one message to / from the watcher. */
+static void raw_send(void *sock, const l1w_msg *m)
+{
+    uint8_t buf[L1W_MSG_MAX];
+    size_t len;
+    assert_int_equal(l1w_msg_encode(buf, sizeof buf, &len, m), ZK_OK);
+    assert_true(zmq_send(sock, buf, len, 0) >= 0);
+}
+
+static bool raw_recv(void *sock, l1w_msg *m, int timeout_ms)
+{
+    zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return false;
+    uint8_t buf[L1W_MSG_MAX];
+    int n = zmq_recv(sock, buf, sizeof buf, 0);
+    assert_true(n > 0);
+    zk_error_detail e = { 0 };
+    assert_int_equal(l1w_msg_decode(m, &e, buf, (size_t)n), ZK_OK);
+    return true;
+}
+
+/* Versions: a version-1 consumer is served without SEEN or REORGED; version
+ * 3 is refused; a version-2 consumer that connects after a deposit was seen
+ * gets the pending set right after WELCOME. */
+static void test_stream_versions(void **state)
+{
+    ctx *c = *state;
+    uint64_t d = th_deploy_bridge(&c->a);
+    start_watcher(c, 3, d);
+    void *zctx = zmq_ctx_new();
+    void *v1 = zmq_socket(zctx, ZMQ_DEALER), *v3 = zmq_socket(zctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(v1, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(v3, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(v1, c->endpoint), 0);
+    assert_int_equal(zmq_connect(v3, c->endpoint), 0);
+    l1w_msg hello = { .type = L1W_MSG_HELLO, .version = 1, .credit = 8 }, m;
+    raw_send(v1, &hello);
+    do
+        assert_true(raw_recv(v1, &m, 5000));
+    while (m.type == L1W_MSG_STATUS);
+    assert_int_equal(m.type, L1W_MSG_WELCOME);
+    assert_int_equal(m.version, 1);
+    hello.version = 3;
+    raw_send(v3, &hello);
+    do
+        assert_true(raw_recv(v3, &m, 5000));
+    while (m.type == L1W_MSG_STATUS);
+    assert_int_equal(m.type, L1W_MSG_ERROR);
+    assert_int_equal(m.code, ZK_ERR_UNSUPPORTED);
+
+    uint8_t to[20];
+    addr_of(to, 9);
+    char tx[67];
+    th_deposit(&c->a, tx, 1, to, 15);
+    uint64_t b = th_block_number(&c->a);
+    wait_view(l1w_watcher_pending(c->w), NULL, 0, tx, b, false);
+    /* the version-1 peer hears STATUS only (keep it in session with an ACK) */
+    l1w_msg ack = { .type = L1W_MSG_ACK, .seq = 0, .credit = 8 };
+    raw_send(v1, &ack);
+    int64_t until = th_now_ms() + 700;
+    while (th_now_ms() < until)
+        if (raw_recv(v1, &m, 100))
+            assert_int_equal(m.type, L1W_MSG_STATUS);
+    /* a version-2 consumer arriving now learns the pending deposit from the snapshot */
+    l1w_consumer *k;
+    zk_error_detail e = { 0 };
+    assert_int_equal(l1w_consumer_create(&k, &e, c->endpoint, 0, 0, 8), ZK_OK);
+    wait_view(l1w_consumer_pending(k), k, 0, tx, b, false);
+    /* confirmed: the version-1 peer gets the record */
+    th_mine(&c->a, 2);
+    l1w_record r;
+    expect_record(k, &r, 10000);
+    assert_int_equal(r.deposit.deposit_id, 0);
+    do
+        assert_true(raw_recv(v1, &m, 5000));
+    while (m.type == L1W_MSG_STATUS);
+    assert_int_equal(m.type, L1W_MSG_DEPOSIT);
+    assert_int_equal(m.record.seq, 1);
+    l1w_consumer_destroy(k);
+    zmq_close(v1);
+    zmq_close(v3);
+    zmq_ctx_term(zctx);
     assert_int_equal(stop_watcher(c), ZK_OK);
 }
 
@@ -818,6 +951,7 @@ int main(int argc, char **argv)
         { "finalized_http", test_finalized, setup_http, teardown, NULL },
         { "reorg_ipc", test_reorg, setup_ipc, teardown, NULL },
         { "reorg_http", test_reorg, setup_http, teardown, NULL },
+        { "stream_versions_ipc", test_stream_versions, setup_ipc, teardown, NULL },
         { "deep_reorg_ipc", test_deep_reorg, setup_ipc, teardown, NULL },
         { "deep_reorg_http", test_deep_reorg, setup_http, teardown, NULL },
         { "node_restart_ipc", test_node_restart, setup_ipc_state, teardown, NULL },

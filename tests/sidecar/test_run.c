@@ -2,7 +2,10 @@
  * tests/sidecar/test_run.c — `zkcar run` as a process: bad usage, and the
  * embedded watcher against a real anvil: deposits credited exactly once,
  * only once confirmed, a reorged unconfirmed deposit never credited, across
- * a clean restart and a kill -9. Talks to the daemon over its JSON-RPC API.
+ * a clean restart and a kill -9; zkcar_getDeposit's three statuses
+ * (pending_confirmations, reorged, credited) and an id reused after a reorg,
+ * with the embedded watcher and with an external `zkcar watch`. Talks to the
+ * daemon over its JSON-RPC API.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -353,6 +357,44 @@ static void wait_deposit_sealed(daemon_t *d, int id)
     }
 }
 
+/* Waits until zkcar_getDeposit(id) answers `status` for transaction `tx`;
+ * returns the answer (the caller puts it). */
+static json_object *wait_deposit_status(daemon_t *d, int id, const char *status, const char *tx, int timeout_ms)
+{
+    char params[32];
+    snprintf(params, sizeof params, "[%d]", id);
+    int64_t t0 = now_ms();
+    for (;;) {
+        bool ok;
+        json_object *dep = rpc(d, "zkcar_getDeposit", params, &ok);
+        json_object *v;
+        if (dep != NULL && json_object_object_get_ex(dep, "status", &v) && strcmp(json_object_get_string(v), status) == 0
+            && json_object_object_get_ex(dep, "l1TxHash", &v) && strcasecmp(json_object_get_string(v), tx) == 0)
+            return dep;
+        json_object_put(dep);
+        if (now_ms() - t0 > timeout_ms)
+            fail_msg("deposit %d not %s with tx %s in %d ms (log %s)", id, status, tx, timeout_ms, d->log);
+        usleep(100000);
+    }
+}
+
+/* The fields of a zkcar_getDeposit answer (SPEC §4); `batch` null unless credited and sealed. */
+static void check_deposit(json_object *dep, int id, const char *from, const uint8_t to[20], const char *amount,
+                          uint64_t block, bool batch_null)
+{
+    char to_hex[43];
+    zk_hex_encode(to_hex, to, 20);
+    assert_int_equal(get_int(dep, "depositId"), id);
+    assert_int_equal(strcasecmp(get_str(dep, "from"), from), 0);
+    assert_int_equal(strcasecmp(get_str(dep, "to"), to_hex), 0);
+    assert_string_equal(get_str(dep, "amount"), amount);
+    assert_int_equal(get_int(dep, "l1BlockNumber"), (int64_t)block);
+    json_object *b;
+    assert_true(json_object_object_get_ex(dep, "batch", &b));
+    if (batch_null)
+        assert_null(b);
+}
+
 static void account_balance(daemon_t *d, const uint8_t addr[20], const char *want)
 {
     char hex[43], params[64];
@@ -401,33 +443,46 @@ static void test_embedded_watcher(void **state)
     uint8_t x[20], y[20];
     addr_of(x, 1);
     addr_of(y, 2);
-    /* Deposit 5 to x, then reorg its block away before 3 confirmations. */
-    char tx[67];
-    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 1, x, 5), ZK_OK);
+    /* Deposit 5 to x: pending_confirmations (--confirmations 3), then its
+     * block is reorged away: reorged, and never credited. */
+    char tx[67], tx_reorged[67];
+    assert_int_equal(l1w_devnet_deposit(&a, tx_reorged, &e, 1, x, 5), ZK_OK);
     uint64_t b;
     assert_int_equal(l1w_devnet_block_number(&a, &b, &e), ZK_OK);
-    json_object_put(wait_status(&d, "the deposit's block", 10000, l1_head_at_least, (int64_t)b));
-    usleep(300000);
+    json_object *dep = wait_deposit_status(&d, 0, "pending_confirmations", tx_reorged, 10000);
+    check_deposit(dep, 0, a.accounts[1], x, "5", b, true);
+    json_object_put(dep);
     assert_int_equal(l1w_devnet_reorg(&a, &e, 1, 2), ZK_OK);
+    dep = wait_deposit_status(&d, 0, "reorged", tx_reorged, 10000);
+    check_deposit(dep, 0, a.accounts[1], x, "5", b, true);
+    json_object_put(dep);
     assert_int_equal(l1w_devnet_mine(&a, &e, 5), ZK_OK);
-    /* Then two deposits that stay: ids 0 and 1 again. */
-    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 3, x, 7), ZK_OK);
-    assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 4, y, 9), ZK_OK);
-    /* not yet confirmed: not credited */
-    usleep(500000);
+    /* Then two deposits that stay: ids 0 and 1 again. Not yet confirmed:
+     * pending, and id 0 now names the new deposit. */
+    char tx0[67], tx1[67];
+    assert_int_equal(l1w_devnet_deposit(&a, tx0, &e, 3, x, 7), ZK_OK);
+    uint64_t b0;
+    assert_int_equal(l1w_devnet_block_number(&a, &b0, &e), ZK_OK);
+    assert_int_equal(l1w_devnet_deposit(&a, tx1, &e, 4, y, 9), ZK_OK);
+    dep = wait_deposit_status(&d, 0, "pending_confirmations", tx0, 10000);
+    check_deposit(dep, 0, a.accounts[3], x, "7", b0, true);
+    json_object_put(dep);
+    dep = wait_deposit_status(&d, 1, "pending_confirmations", tx1, 10000);
+    check_deposit(dep, 1, a.accounts[4], y, "9", b0 + 1, true);
+    json_object_put(dep);
     bool ok;
-    json_object *dep = rpc(&d, "zkcar_getDeposit", "[0]", &ok);
-    assert_true(ok);
-    assert_null(dep);
+    json_object *st = rpc(&d, "zkcar_status", "[]", &ok);
+    assert_non_null(st);
+    assert_int_equal(get_int(st, "nextDepositId"), 0); /* pending is not credited */
+    json_object_put(st);
     assert_int_equal(l1w_devnet_mine(&a, &e, 3), ZK_OK);
     json_object_put(wait_status(&d, "2 deposits credited", 20000, next_deposit_is, 2));
     wait_deposit_sealed(&d, 1);
     account_balance(&d, x, "7");
     account_balance(&d, y, "9");
-    dep = rpc(&d, "zkcar_getDeposit", "[0]", &ok);
-    assert_non_null(dep);
-    assert_string_equal(get_str(dep, "amount"), "7");
-    assert_string_equal(get_str(dep, "status"), "credited");
+    dep = wait_deposit_status(&d, 0, "credited", tx0, 1000);
+    check_deposit(dep, 0, a.accounts[3], x, "7", b0, false);
+    assert_true(get_int(dep, "batch") >= 1);
     json_object_put(dep);
     dep = rpc(&d, "zkcar_getDeposit", "[2]", &ok);
     assert_true(ok);
@@ -535,8 +590,21 @@ static void test_external_watcher(void **state)
     addr_of(x, 7);
     char tx[67];
     assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 1, x, 3), ZK_OK);
+    /* pending_confirmations over the stream (SEEN), then credited */
+    uint64_t b;
+    assert_int_equal(l1w_devnet_block_number(&a, &b, &e), ZK_OK);
+    json_object *dep = wait_deposit_status(&d, 0, "pending_confirmations", tx, 10000);
+    check_deposit(dep, 0, a.accounts[1], x, "3", b, true);
+    json_object_put(dep);
     assert_int_equal(l1w_devnet_mine(&a, &e, 2), ZK_OK);
     json_object_put(wait_status(&d, "deposit 0 via the stream", 20000, next_deposit_is, 1));
+    json_object_put(wait_deposit_status(&d, 0, "credited", tx, 1000));
+    /* a deposit seen, then reorged out (REORGED over the stream) */
+    char tx_reorged[67];
+    assert_int_equal(l1w_devnet_deposit(&a, tx_reorged, &e, 2, x, 100), ZK_OK);
+    json_object_put(wait_deposit_status(&d, 1, "pending_confirmations", tx_reorged, 10000));
+    assert_int_equal(l1w_devnet_reorg(&a, &e, 1, 3), ZK_OK);
+    json_object_put(wait_deposit_status(&d, 1, "reorged", tx_reorged, 10000));
     json_object *s = wait_status(&d, "L1 figures via the stream", 10000, l1_head_at_least, 1);
     json_object_put(s);
 
@@ -547,6 +615,9 @@ static void test_external_watcher(void **state)
     assert_int_equal(l1w_devnet_mine(&a, &e, 2), ZK_OK);
     w = watch_start(&a, wdir, ep, deployed, wlog);
     json_object_put(wait_status(&d, "deposit 1 after the watcher's restart", 30000, next_deposit_is, 2));
+    dep = wait_deposit_status(&d, 1, "credited", tx, 1000); /* id 1 reused: the 4 gwei one */
+    assert_string_equal(get_str(dep, "amount"), "4");
+    json_object_put(dep);
     /* kill -9 the daemon; one more deposit; restart it: resumes from its cursor */
     daemon_stop(&d, SIGKILL);
     assert_int_equal(l1w_devnet_deposit(&a, tx, &e, 3, x, 5), ZK_OK);
