@@ -10,7 +10,11 @@
  *       process (one thread), the server uses both cores. The node seals
  *       batches as usual but proves nothing (prover threads 0), so the
  *       figure is the ingest path alone.
- *       Flags: --txs N (default 60000), --connections C (128), --quick.
+ *       Flags: --txs N (default 60000), --connections C (64), --quick.
+ *       Each connection has one request in flight (closed loop), so by
+ *       Little's law the latency is connections / throughput: 64 already
+ *       saturates both cores (docs/BENCHMARKS.md has the sweep), and more
+ *       connections add queueing, not throughput.
  *
  *   zkcar bench api     get_account_req_per_s, p99_ms
  *       zkcar_getAccount over HTTP measured by wrk (Debian package wrk) with a
@@ -464,7 +468,7 @@ static double percentile(double *v, size_t n, double q)
 
 int zkb_ingest(zkb_report *r, int argc, char **argv)
 {
-    size_t ntx = 60000, nconns = 128;
+    size_t ntx = 60000, nconns = 64;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             ntx = 4000;
