@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -281,6 +282,21 @@ static bool parse_addr(uint8_t out[20], const char *flag, const char *text)
     return true;
 }
 
+/* Each API connection is a descriptor, and a shell's soft limit (often
+ * 1,024) would refuse connections long before the API's own cap: raise the
+ * soft limit to the hard one (systemd's LimitNOFILE sets both). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        zk_log(ZK_LOG_DEBUG, "raised the open-files limit", ZKF_U64("from", (uint64_t)was),
+               ZKF_U64("to", (uint64_t)rl.rlim_cur), ZKF_END);
+}
+
 int sc_run_main(int argc, char **argv)
 {
     static const char synopsis[] = "[--config FILE] --l1-rpc URL --bridge ADDRESS [flags]";
@@ -418,6 +434,7 @@ int sc_run_main(int argc, char **argv)
         fprintf(stderr, "zkcar run: cannot set up the metrics\n");
         goto cleanup;
     }
+    raise_fd_limit();
     if (sc_api_create(&api, node, metrics, NULL) != ZK_OK) {
         fprintf(stderr, "zkcar run: cannot create the API\n");
         goto cleanup;

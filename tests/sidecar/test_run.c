@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -156,6 +157,8 @@ typedef struct daemon {
     char log[512];
 } daemon_t;
 
+#define DAEMON_SOFT_NOFILE 128 /* the soft open-files limit the daemon starts with */
+
 /* What a failed test leaves running; the teardown stops it. */
 static pid_t live_daemon;
 static l1w_devnet *live_devnet;
@@ -184,6 +187,14 @@ static void daemon_start_with(daemon_t *d, l1w_devnet *a, uint64_t from_block, c
         int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         dup2(fd, 2);
         dup2(fd, 1);
+        /* A low soft limit on open files, as a login shell may have: the
+         * daemon raises it to the hard limit (test_embedded_watcher opens
+         * more connections than this). */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max > DAEMON_SOFT_NOFILE + 200) {
+            rl.rlim_cur = DAEMON_SOFT_NOFILE;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         const char *argv[] = { zkcar_bin(), "run", "--l1-rpc", a->ipc_url, "--bridge", a->bridge_hex,
                                "--from-block", from, "--confirmations", "3", "--data-dir", d->dir,
                                "--api", api, "--metrics", metrics, "--batch-size", "64",
@@ -438,6 +449,30 @@ static void test_embedded_watcher(void **state)
     json_object *s = wait_status(&d, "the API", 30000, l1_head_at_least, 1);
     assert_int_equal(get_int(s, "chainId"), 31337);
     assert_int_equal(get_int(s, "lastBatch"), 0);
+    json_object_put(s);
+    /* More idle connections than the soft open-files limit the daemon was
+     * started with: it still answers. */
+    {
+        enum { NIDLE = DAEMON_SOFT_NOFILE + 100 };
+        int *fds = calloc(NIDLE, sizeof *fds);
+        assert_non_null(fds);
+        for (int i = 0; i < NIDLE; i++) {
+            fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+            assert_true(fds[i] >= 0);
+            struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d.api_port) };
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
+        }
+        usleep(200000); /* let the server accept them all */
+        bool ok = false;
+        json_object *st = rpc(&d, "zkcar_status", "[]", &ok);
+        assert_true(ok);
+        json_object_put(st);
+        for (int i = 0; i < NIDLE; i++)
+            close(fds[i]);
+        free(fds);
+    }
+    s = wait_status(&d, "the API", 30000, l1_head_at_least, 1);
     json_object_put(s);
 
     uint8_t x[20], y[20];
