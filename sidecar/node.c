@@ -472,6 +472,33 @@ static zk_err check_meta(sc_node *n, const char *key, uint64_t want, zk_error_de
     return ZK_OK;
 }
 
+void scn_drop_job(sc_node *n, uint64_t number)
+{
+    char path[NODE_PATH_MAX];
+    job_path(n, path, sizeof path, number, "job");
+    if (unlink(path) != 0 && errno != ENOENT)
+        zk_log(ZK_LOG_WARN, "cannot delete the job file of a proven batch", ZKF_STR("path", path),
+               ZKF_STR("error", strerror(errno)), ZKF_END);
+}
+
+/* Job files of proven batches left by a crash between marking a batch
+ * proven and deleting its job (or by --keep-jobs in an earlier run): the
+ * newest ones go, down to the first that is already gone. */
+static void delete_proven_jobs(sc_node *n)
+{
+    size_t dropped = 0;
+    for (uint64_t k = n->last_proven; k >= 1; k--) {
+        char path[NODE_PATH_MAX];
+        job_path(n, path, sizeof path, k, "job");
+        if (unlink(path) != 0)
+            break;
+        dropped++;
+    }
+    if (dropped > 0)
+        zk_log(ZK_LOG_INFO, "deleted the job files of proven batches", ZKF_U64("count", dropped),
+               ZKF_U64("newest", n->last_proven), ZKF_END);
+}
+
 static void delete_orphans(sc_node *n)
 {
     /* A job file newer than the last sealed batch was written by a sequencer
@@ -596,6 +623,8 @@ zk_err sc_node_open(sc_node **out, const sc_config *cfg, zk_error_detail *err)
     }
     if ((rc = scn_advance_proven(n, err)) != ZK_OK)
         goto cleanup;
+    if (!n->cfg.keep_jobs)
+        delete_proven_jobs(n);
     zk_log(ZK_LOG_INFO, "node opened", ZKF_STR("data_dir", n->dir), ZKF_U64("last_batch", n->last_batch),
            ZKF_U64("last_proven", n->last_proven), ZKF_U64("pending_txs", n->txq_len),
            ZKF_U64("pending_deposits", n->depq_len), ZKF_U64("accounts", n->accounts), ZKF_END);

@@ -62,6 +62,8 @@ typedef struct sc_config {
     unsigned prover_threads;           /* in-process proving threads; 0 = remote only */
     prv_stark_params params;           /* proof parameters */
     uint32_t state_capacity;           /* ipc_writer_options.capacity (0 = default) */
+    bool keep_jobs;                    /* keep DIR/batches/<n>.job once <n> is proven (default:
+                                          delete it; the artifact <n>.batch is the record) */
 } sc_config;
 
 void sc_config_defaults(sc_config *c);

@@ -202,6 +202,9 @@ void scn_node_fail(sc_node *n, const char *what, const zk_error_detail *e);
 /* Reads batch `number`'s job file: decoded into *job and/or raw into *bytes (either may be NULL). */
 zk_err scn_load_job(sc_node *n, uint64_t number, prv_batch_job *job, uint8_t **bytes, size_t *len,
                     zk_error_detail *err);
+/* Deletes batch `number`'s job file (a proven batch's: the artifact is the
+ * record). A failure is logged, not fatal: the file only takes space. */
+void scn_drop_job(sc_node *n, uint64_t number);
 bool scn_committed_get(sc_node *n, const uint8_t addr[20], ipc_account *out);
 /* The overlay (under mu): the committed state plus every pending operation. */
 acct_rec *scn_ov_ref(sc_node *n, const uint8_t addr[20]);

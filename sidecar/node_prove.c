@@ -128,6 +128,10 @@ zk_err scn_advance_proven(sc_node *n, zk_error_detail *err)
         pthread_mutex_unlock(&n->mu);
         minc(n->m.batches[1]);
         zk_log(ZK_LOG_INFO, "batch proven", ZKF_U64("number", number), ZKF_END);
+        /* The artifact, the store and the state all say proven now (each
+         * durable): nothing reads the job again. */
+        if (!n->cfg.keep_jobs)
+            scn_drop_job(n, number);
     }
     pthread_mutex_unlock(&n->prove_lock);
     return rc;

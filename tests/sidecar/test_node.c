@@ -529,8 +529,12 @@ static void test_restart_proves(void **state)
         assert_true(sc_node_get_batch(n, k, &b));
         assert_int_equal(b.status, SC_BATCH_PROVEN);
         assert_true(b.proof_size > 0);
-        /* the artifact verifies offline, as `zkcar verify` does */
+        /* the job is gone once proven (keep_jobs is off by default) */
         char path[512];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/batches/%" PRIu64 ".job", dir, k);
+        assert_int_equal(stat(path, &st), -1);
+        /* the artifact verifies offline, as `zkcar verify` does */
         snprintf(path, sizeof path, "%s/batches/%" PRIu64 ".batch", dir, k);
         FILE *f = fopen(path, "rb");
         assert_non_null(f);
@@ -567,6 +571,7 @@ static void test_jobs(void **state)
     sc_config c;
     cfg_for(&c, dir);
     c.batch_interval_ms = 50;
+    c.keep_jobs = true;
     sc_node *n = node_up(&c);
     deposit(n, 0, 1, addrs[0], 77);
     wait_status(n, 1, 0, 20000);
@@ -609,6 +614,19 @@ static void test_jobs(void **state)
     assert_int_equal(s.last_proven_batch, 1);
     free(proof);
     free(job);
+    /* keep_jobs: the proven batch's job stays, also across a restart ... */
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/batches/1.job", dir);
+    assert_int_equal(stat(path, &st), 0);
+    node_down(n);
+    n = node_up(&c);
+    assert_int_equal(stat(path, &st), 0);
+    node_down(n);
+    /* ... and a restart without it deletes it */
+    c.keep_jobs = false;
+    n = node_up(&c);
+    assert_int_equal(stat(path, &st), -1);
     node_down(n);
     rm_rf(dir);
     free(dir);
