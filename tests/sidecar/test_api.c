@@ -1278,7 +1278,7 @@ static void *stop_sender(void *p)
             break; /* refused or gone: stop sending */
         }
         json_object_put(o);
-        w->acked++;
+        __atomic_add_fetch(&w->acked, 1, __ATOMIC_RELEASE); /* the main thread watches it */
     }
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
