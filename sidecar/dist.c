@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <msgpack.h>
@@ -19,6 +20,7 @@
 
 #include "common/log.h"
 #include "common/msgpack.h"
+#include "sidecar/curve.h"
 #include "sidecar/metrics.h"
 
 /* ------------------------------------------------------------- messages */
@@ -239,6 +241,12 @@ zk_err sc_dist_msg_decode(sc_dist_msg *m, zk_error_detail *err, const uint8_t *b
 #define QUARANTINE_MIN_MS 1000
 #define QUARANTINE_MAX_MS 60000
 #define RECV_BUDGET 256          /* frames handled per loop turn before housekeeping */
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01" /* ZeroMQ RFC 27: where libzmq asks */
+#define ZAP_DOMAIN "zkcar-workers"
+#define ZAP_PARTS_MAX 8          /* a CURVE request has 7 frames */
+#define ZAP_FRAME_MAX 256        /* bytes kept of one request frame */
+#define ALLOW_CHECK_MS 1000      /* the allow file's mtime is checked this often besides handshakes */
+#define REFUSED_LOG_MS 1000      /* at most one refusal logged per this period (the rest are counted) */
 
 typedef struct worker {
     bool used;
@@ -272,12 +280,25 @@ struct sc_dist {
     sc_dist_stats stats;
     sc_dist_stats synced;                 /* what the metrics show */
     struct dist_metrics *metrics;         /* NULL until sc_dist_register_metrics */
+    /* CURVE (all on the dispatcher's thread after create) */
+    bool curve;
+    char secret[SC_CURVE_Z85_LEN + 1];
+    void *zap;                            /* ZAP handler (REP), with an allow file */
+    void *mon;                            /* monitor of the ROUTER's handshakes (PAIR), with CURVE */
+    char *allow_path;                     /* NULL: stonehouse */
+    sc_curve_allow allow;
+    bool allow_ok;                        /* the file loaded; false refuses every handshake */
+    bool allow_stat_failed;               /* the last stat failed (logged once) */
+    struct stat allow_st;                 /* what was loaded: dev, ino, size, mtime */
+    int64_t allow_checked;
+    int64_t refused_logged;               /* when a refusal was last logged */
+    uint64_t refused_quiet;               /* refusals not logged since */
 };
 
 /* The dispatcher's series in a zk_metrics registry (which outlives them). */
 typedef struct dist_metrics {
     zk_metric *workers, *in_flight, *sent, *accepted, *rejected, *failed, *stale, *reissued, *bad_frames,
-        *lost;
+        *lost, *refused_key, *refused_handshake;
 } dist_metrics;
 
 static int64_t now_ms(void)
@@ -306,11 +327,246 @@ static void metrics_sync_locked(sc_dist *d)
     zk_metric_add(m->reissued, (double)(n->jobs_reissued - o->jobs_reissued));
     zk_metric_add(m->bad_frames, (double)(n->frames_bad - o->frames_bad));
     zk_metric_add(m->lost, (double)(n->workers_lost - o->workers_lost));
+    zk_metric_add(m->refused_key, (double)(n->refused_key - o->refused_key));
+    zk_metric_add(m->refused_handshake, (double)(n->refused_handshake - o->refused_handshake));
     *o = *n;
 }
 
 #define STAT_ADD(d, field, v) do { pthread_mutex_lock(&(d)->lock); (d)->stats.field += (v); \
                                    metrics_sync_locked(d); pthread_mutex_unlock(&(d)->lock); } while (0)
+
+/* ------------------------------------------------------------- CURVE */
+
+/* Logs a refused worker, at most once per REFUSED_LOG_MS (the others are
+ * counted and the count goes with the next line). */
+static void log_refused(sc_dist *d, const char *msg, const char *key, const char *address, const char *reason)
+{
+    int64_t now = now_ms();
+    if (d->refused_logged != 0 && now - d->refused_logged < REFUSED_LOG_MS) {
+        d->refused_quiet++;
+        return;
+    }
+    zk_log(ZK_LOG_WARN, msg, ZKF_STR("key", key), ZKF_STR("address", address), ZKF_STR("reason", reason),
+           ZKF_U64("not_logged_before", d->refused_quiet), ZKF_END);
+    d->refused_logged = now;
+    d->refused_quiet = 0;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size
+           && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Re-reads the allow file when it changed (or `force`: at create, where a
+ * failure is the caller's error and not logged). A file that does not load
+ * refuses every handshake until it does: failing closed, since a file being
+ * edited may be one that takes a key out. */
+static zk_err allow_refresh(sc_dist *d, bool force, zk_error_detail *err)
+{
+    struct stat st;
+    d->allow_checked = now_ms();
+    if (stat(d->allow_path, &st) != 0) {
+        if (!d->allow_stat_failed && !force)
+            zk_log(ZK_LOG_ERROR, "worker allow file unreadable: every worker is refused until it is back",
+                   ZKF_STR("file", d->allow_path), ZKF_STR("error", strerror(errno)), ZKF_END);
+        d->allow_stat_failed = true;
+        d->allow_ok = false;
+        return zk_error_set(err, ZK_ERR_USAGE, "--workers-allow %.150s: %s", d->allow_path, strerror(errno));
+    }
+    if (!force && !d->allow_stat_failed && same_file(&st, &d->allow_st))
+        return ZK_OK;
+    d->allow_stat_failed = false;
+    d->allow_st = st;
+    sc_curve_allow a;
+    zk_error_detail e = { 0 };
+    zk_err rc = sc_curve_allow_load(&a, d->allow_path, &e);
+    if (rc != ZK_OK) {
+        if (!force)
+            zk_log(ZK_LOG_ERROR, "worker allow file refused: every worker is refused until it is fixed",
+                   ZKF_STR("error", e.text), ZKF_END);
+        sc_curve_allow_free(&d->allow);
+        d->allow_ok = false;
+        return zk_error_set(err, ZK_ERR_USAGE, "--workers-allow %s", e.text);
+    }
+    sc_curve_allow_free(&d->allow);
+    d->allow = a;
+    d->allow_ok = true;
+    zk_log(ZK_LOG_INFO, "worker allow file loaded", ZKF_STR("file", d->allow_path), ZKF_U64("keys", a.n), ZKF_END);
+    return ZK_OK;
+}
+
+/* A key (binary) is allowed now. */
+static bool key_allowed(sc_dist *d, const uint8_t key[SC_CURVE_KEY_BYTES])
+{
+    return d->allow_ok && sc_curve_allow_has(&d->allow, key);
+}
+
+static bool frame_is(const zmq_msg_t *m, const char *s)
+{
+    size_t n = strlen(s);
+    return zmq_msg_size((zmq_msg_t *)m) == n && memcmp(zmq_msg_data((zmq_msg_t *)m), s, n) == 0;
+}
+
+static void zap_reply(sc_dist *d, const zmq_msg_t *reqid, const char *status, const char *text, const char *user)
+{
+    zmq_send(d->zap, "1.0", 3, ZMQ_SNDMORE);
+    zmq_send(d->zap, reqid ? zmq_msg_data((zmq_msg_t *)reqid) : "", reqid ? zmq_msg_size((zmq_msg_t *)reqid) : 0,
+             ZMQ_SNDMORE);
+    zmq_send(d->zap, status, strlen(status), ZMQ_SNDMORE);
+    zmq_send(d->zap, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(d->zap, user, strlen(user), ZMQ_SNDMORE);
+    zmq_send(d->zap, "", 0, 0);
+}
+
+/* Answers the ZAP requests waiting (ZeroMQ RFC 27): frames version "1.0",
+ * request id, domain, address, routing id, mechanism, then the mechanism's
+ * credentials (CURVE: the client's 32-byte long-term public key). 200 with
+ * the key (Z85) as User-Id when the key is in the allow file, else 400. */
+static void zap_handle(sc_dist *d)
+{
+    for (int budget = 0; budget < 64; budget++) {
+        zmq_msg_t part[ZAP_PARTS_MAX];
+        int n = 0, more = 1;
+        zmq_msg_init(&part[0]);
+        if (zmq_msg_recv(&part[0], d->zap, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&part[0]);
+            return;
+        }
+        n = 1;
+        more = zmq_msg_more(&part[0]);
+        bool excess = false;
+        while (more) {
+            zmq_msg_t tmp;
+            zmq_msg_init(&tmp);
+            if (zmq_msg_recv(&tmp, d->zap, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&tmp);
+                break;
+            }
+            more = zmq_msg_more(&tmp);
+            if (n < ZAP_PARTS_MAX && zmq_msg_size(&tmp) <= ZAP_FRAME_MAX) {
+                part[n++] = tmp;
+            } else {
+                excess = true;
+                zmq_msg_close(&tmp);
+            }
+        }
+        if (excess || n != 7 || !frame_is(&part[0], "1.0") || !frame_is(&part[2], ZAP_DOMAIN)
+            || !frame_is(&part[5], "CURVE") || zmq_msg_size(&part[6]) != SC_CURVE_KEY_BYTES) {
+            zap_reply(d, n > 1 ? &part[1] : NULL, "400", "unexpected ZAP request", "");
+            STAT_ADD(d, refused_handshake, 1);
+            log_refused(d, "worker refused", "", "", "a ZAP request this dispatcher does not expect");
+        } else {
+            const uint8_t *key = zmq_msg_data(&part[6]);
+            char z85[SC_CURVE_Z85_LEN + 1], addr[64];
+            if (zmq_z85_encode(z85, key, SC_CURVE_KEY_BYTES) == NULL)
+                z85[0] = '\0';
+            snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&part[3]), (const char *)zmq_msg_data(&part[3]));
+            (void)allow_refresh(d, false, NULL); /* a failure is logged and fails closed */
+            if (key_allowed(d, key)) {
+                zap_reply(d, &part[1], "200", "OK", z85);
+            } else {
+                zap_reply(d, &part[1], "400", "key not authorized", "");
+                STAT_ADD(d, refused_key, 1);
+                log_refused(d, "worker refused", z85, addr,
+                            d->allow_ok ? "key not in the allow file" : "the allow file does not load");
+            }
+        }
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&part[i]);
+    }
+}
+
+/* Handshakes that failed before any ZAP request (a wrong server key, a
+ * worker without CURVE): counted and logged from the ROUTER's monitor. */
+static void monitor_handle(sc_dist *d)
+{
+    for (int budget = 0; budget < 64; budget++) {
+        zmq_msg_t ev, ep;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, d->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) == 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        }
+        int more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint: our own */
+            zmq_msg_init(&ep);
+            if (zmq_msg_recv(&ep, d->mon, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&ep);
+                break;
+            }
+            more = zmq_msg_more(&ep);
+            zmq_msg_close(&ep);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+            const char *why = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                  ? "the connection ended during the CURVE handshake"
+                              : value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                                  ? "the peer does not speak CURVE (a worker without --server-key and --key?)"
+                              : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC
+                                  ? "the peer has the wrong server key (its --server-key is not this dispatcher's)"
+                                  : "CURVE handshake failed";
+            STAT_ADD(d, refused_handshake, 1);
+            log_refused(d, "worker refused", "", "", why);
+        }
+    }
+}
+
+/* Sets up CURVE on d->sock before it binds: server key, ZAP handler, monitor. */
+static zk_err curve_setup(sc_dist *d, const sc_dist_config *cfg, zk_error_detail *err)
+{
+    static atomic_uint seq;
+    if (!zmq_has("curve"))
+        return zk_error_set(err, ZK_ERR_UNSUPPORTED, "this libzmq has no CURVE (zmq_has(\"curve\") is false)");
+    snprintf(d->secret, sizeof d->secret, "%s", cfg->curve_secret_z85);
+    d->curve = true;
+    if (cfg->curve_allow_file != NULL) {
+        if ((d->allow_path = strdup(cfg->curve_allow_file)) == NULL)
+            return zk_error_set(err, ZK_ERR_NOMEM, "dispatcher");
+        zk_err rc = allow_refresh(d, true, err);
+        if (rc != ZK_OK)
+            return rc;
+        /* One ZAP handler per context: the dispatcher's context is its own. */
+        d->zap = zmq_socket(d->zctx, ZMQ_REP);
+        int zero = 0;
+        if (d->zap == NULL || zmq_setsockopt(d->zap, ZMQ_LINGER, &zero, sizeof zero) != 0
+            || zmq_bind(d->zap, ZAP_ENDPOINT) != 0)
+            return zk_error_set(err, ZK_ERR_IO, "ZAP handler: %s", zmq_strerror(zmq_errno()));
+    }
+    int one = 1;
+    if (zmq_setsockopt(d->sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0
+        || zmq_setsockopt(d->sock, ZMQ_CURVE_SECRETKEY, d->secret, SC_CURVE_Z85_LEN + 1) != 0
+        || zmq_setsockopt(d->sock, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN)) != 0)
+        return zk_error_set(err, ZK_ERR_USAGE, "CURVE server key: %s", zmq_strerror(zmq_errno()));
+    char monep[64];
+    snprintf(monep, sizeof monep, "inproc://zkcar-dist-monitor-%u", atomic_fetch_add(&seq, 1));
+    if (zmq_socket_monitor(d->sock, monep, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        != 0)
+        return zk_error_set(err, ZK_ERR_IO, "zmq_socket_monitor: %s", zmq_strerror(zmq_errno()));
+    d->mon = zmq_socket(d->zctx, ZMQ_PAIR);
+    int zero = 0;
+    if (d->mon == NULL || zmq_setsockopt(d->mon, ZMQ_LINGER, &zero, sizeof zero) != 0 || zmq_connect(d->mon, monep) != 0)
+        return zk_error_set(err, ZK_ERR_IO, "monitor: %s", zmq_strerror(zmq_errno()));
+    return ZK_OK;
+}
+
+/* True when workers reaching `ep` can only be on this machine. */
+static bool endpoint_is_local(const char *ep)
+{
+    static const char *const local[] = { "ipc://", "inproc://", "tcp://127.", "tcp://localhost:", "tcp://[::1]:",
+                                         "tcp://lo:" };
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if (strncmp(ep, local[i], strlen(local[i])) == 0)
+            return true;
+    return false;
+}
 
 void sc_dist_config_defaults(sc_dist_config *c)
 {
@@ -336,6 +592,13 @@ zk_err sc_dist_create(sc_dist **out, const sc_dist_config *cfg, const sc_dist_so
         return zk_error_set(err, ZK_ERR_USAGE, "max_workers must be 1..%d", SC_DIST_WORKERS_MAX);
     if (src == NULL || src->take == NULL || src->give_back == NULL || src->done == NULL)
         return zk_error_set(err, ZK_ERR_USAGE, "a job source needs take, give_back and done");
+    if (cfg->curve_allow_file != NULL && cfg->curve_secret_z85 == NULL)
+        return zk_error_set(err, ZK_ERR_USAGE,
+                            "--workers-allow needs --workers-key (an allow list is enforced by CURVE)");
+    if (cfg->curve_secret_z85 != NULL
+        && !sc_curve_z85_key(NULL, cfg->curve_secret_z85, strnlen(cfg->curve_secret_z85, SC_CURVE_Z85_LEN + 1)))
+        return zk_error_set(err, ZK_ERR_USAGE, "--workers-key: the secret key is not %d Z85 characters",
+                            SC_CURVE_Z85_LEN);
     zk_err rc = ZK_OK;
     sc_dist *d = calloc(1, sizeof *d);
     if (d == NULL)
@@ -371,6 +634,13 @@ zk_err sc_dist_create(sc_dist **out, const sc_dist_config *cfg, const sc_dist_so
     zmq_setsockopt(d->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(d->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(d->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (cfg->curve_secret_z85 != NULL && (rc = curve_setup(d, cfg, err)) != ZK_OK)
+        goto cleanup;
+    if (cfg->curve_secret_z85 == NULL && !endpoint_is_local(cfg->endpoint))
+        zk_log(ZK_LOG_WARN,
+               "remote workers are not authenticated: anyone who reaches the endpoint can take jobs "
+               "(set --workers-key and --workers-allow)",
+               ZKF_STR("endpoint", cfg->endpoint), ZKF_END);
     if (zmq_bind(d->sock, cfg->endpoint) != 0) {
         rc = zk_error_set(err, ZK_ERR_USAGE, "--workers %.150s: %s", cfg->endpoint, zmq_strerror(zmq_errno()));
         goto cleanup;
@@ -426,8 +696,14 @@ zk_err sc_dist_register_metrics(sc_dist *d, zk_metrics *reg)
                                       NULL, 0);
     m->lost = zk_metrics_series(reg, "zkcar_remote_workers_lost_total",
                                 "Remote workers dropped: silent, unreachable or gone", ZK_METRIC_COUNTER, NULL, NULL, 0);
-    const zk_metric *all[] = { m->workers, m->in_flight, m->sent, m->accepted, m->rejected,
-                               m->failed, m->stale, m->reissued, m->bad_frames, m->lost };
+    static const char refused_help[] = "Remote workers refused at the CURVE handshake: key not allowed, or "
+                                       "the handshake failed (wrong server key, no CURVE)";
+    m->refused_key = zk_metrics_series(reg, "zkcar_remote_workers_refused_total", refused_help, ZK_METRIC_COUNTER,
+                                       "reason=key", NULL, 0);
+    m->refused_handshake = zk_metrics_series(reg, "zkcar_remote_workers_refused_total", refused_help,
+                                             ZK_METRIC_COUNTER, "reason=handshake", NULL, 0);
+    const zk_metric *all[] = { m->workers, m->in_flight, m->sent, m->accepted, m->rejected, m->failed,
+                               m->stale, m->reissued, m->bad_frames, m->lost, m->refused_key, m->refused_handshake };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] == NULL) {
             free(m);
@@ -686,6 +962,15 @@ static void on_frame(sc_dist *d, const uint8_t *id, size_t idlen, const uint8_t 
     }
 }
 
+/* With an allow file: the key of the frame's sender (the User-Id our ZAP
+ * handler gave its connection) is still allowed. */
+static bool frame_key_allowed(sc_dist *d, zmq_msg_t *msg)
+{
+    const char *uid = zmq_msg_gets(msg, "User-Id");
+    uint8_t key[SC_CURVE_KEY_BYTES];
+    return uid != NULL && sc_curve_z85_key(key, uid, strnlen(uid, SC_CURVE_Z85_LEN + 1)) && key_allowed(d, key);
+}
+
 static void recv_frames(sc_dist *d)
 {
     for (int budget = 0; budget < RECV_BUDGET; budget++) {
@@ -714,7 +999,21 @@ static void recv_frames(sc_dist *d)
             if (j < 0)
                 break;
         }
-        if (n >= 0 && idn > 0 && idn <= ROUTING_ID_MAX) {
+        if (n >= 0 && idn > 0 && idn <= ROUTING_ID_MAX && d->allow_path != NULL && !frame_key_allowed(d, &msg)) {
+            /* Its key was taken out of the allow file after its handshake
+             * (ZeroMQ keeps the connection): dropped, and its frames ignored
+             * without an answer (an ERROR would make it say READY at once,
+             * in a loop); it retries READY with its backoff, and registers
+             * again if its key comes back. */
+            size_t wi = worker_find(d, id, (size_t)idn);
+            const char *uid = zmq_msg_gets(&msg, "User-Id");
+            if (wi != SIZE_MAX) {
+                worker_drop(d, wi, "its key is no longer in the allow file");
+                STAT_ADD(d, refused_key, 1);
+            }
+            log_refused(d, "worker refused", uid ? uid : "", "",
+                        d->allow_ok ? "key taken out of the allow file" : "the allow file does not load");
+        } else if (n >= 0 && idn > 0 && idn <= ROUTING_ID_MAX) {
             if (extra) {
                 STAT_ADD(d, frames_bad, 1);
                 send_error(d, id, (size_t)idn, ZK_ERR_WORKER_PROTOCOL, "a message is one frame");
@@ -729,6 +1028,8 @@ static void recv_frames(sc_dist *d)
 static void housekeeping(sc_dist *d)
 {
     int64_t now = now_ms();
+    if (d->allow_path != NULL && now - d->allow_checked >= ALLOW_CHECK_MS)
+        (void)allow_refresh(d, false, NULL);
     for (size_t i = 0; i < d->natt;) {
         attempt *a = &d->att[i];
         if (now - a->sent_at > (int64_t)d->cfg.job_timeout_ms)
@@ -821,13 +1122,24 @@ static void dispatch(sc_dist *d)
 static void *dispatcher_thread(void *arg)
 {
     sc_dist *d = arg;
-    zk_log(ZK_LOG_INFO, "dispatcher listening", ZKF_STR("endpoint", d->endpoint), ZKF_END);
+    zk_log(ZK_LOG_INFO, "dispatcher listening", ZKF_STR("endpoint", d->endpoint),
+           ZKF_STR("auth", !d->curve ? "none" : d->allow_path ? "curve, allow file" : "curve, any client key"),
+           ZKF_END);
     while (!atomic_load(&d->stop)) {
+        if (d->zap)
+            zap_handle(d);
+        if (d->mon)
+            monitor_handle(d);
         recv_frames(d);
         housekeeping(d);
         dispatch(d);
-        zmq_pollitem_t it = { .socket = d->sock, .events = ZMQ_POLLIN };
-        if (zmq_poll(&it, 1, POLL_MS) < 0 && zmq_errno() != EINTR) {
+        zmq_pollitem_t it[3] = { { .socket = d->sock, .events = ZMQ_POLLIN } };
+        int nit = 1;
+        if (d->zap)
+            it[nit++] = (zmq_pollitem_t){ .socket = d->zap, .events = ZMQ_POLLIN };
+        if (d->mon)
+            it[nit++] = (zmq_pollitem_t){ .socket = d->mon, .events = ZMQ_POLLIN };
+        if (zmq_poll(it, nit, POLL_MS) < 0 && zmq_errno() != EINTR) {
             zk_log(ZK_LOG_ERROR, "dispatcher poll failed", ZKF_STR("error", zmq_strerror(zmq_errno())), ZKF_END);
             break;
         }
@@ -863,9 +1175,16 @@ void sc_dist_destroy(sc_dist *d)
     sc_dist_stop(d);
     if (d->sock)
         zmq_close(d->sock);
+    if (d->zap)
+        zmq_close(d->zap);
+    if (d->mon)
+        zmq_close(d->mon);
     if (d->zctx)
         zmq_ctx_term(d->zctx);
     pthread_mutex_destroy(&d->lock);
+    explicit_bzero(d->secret, sizeof d->secret);
+    sc_curve_allow_free(&d->allow);
+    free(d->allow_path);
     free(d->metrics);
     free(d->endpoint);
     free(d->workers);

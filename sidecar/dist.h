@@ -128,10 +128,26 @@ typedef struct sc_dist_config {
     uint32_t worker_timeout_ms;    /* a worker (or an attempt it holds) silent this long is gone */
     uint32_t job_timeout_ms;       /* an attempt's deadline */
     uint32_t max_workers;          /* 1..SC_DIST_WORKERS_MAX */
+    /* Authentication and encryption (ZeroMQ CURVE; docs/sidecar.md "Remote
+     * workers", "Authentication"). curve_secret_z85: the dispatcher's secret
+     * key (40 Z85 characters, copied): the ROUTER is then a CURVE server and
+     * only workers that know its public key complete a handshake; every frame
+     * is encrypted. NULL: plain ZMTP, no authentication (a warning is logged
+     * when the endpoint is not loopback, ipc or inproc).
+     * curve_allow_file: the workers' public keys (sidecar/curve.h, allow
+     * file), enforced by a ZAP handler on the dispatcher's thread; re-read
+     * when its mtime, size or inode changes (checked at each handshake and
+     * every second): a key taken out is refused at its next handshake and its
+     * worker dropped at its next frame; an unreadable or malformed file
+     * refuses every handshake until it is fixed. NULL with a key: every worker
+     * that knows the server's public key is accepted ("stonehouse").
+     * curve_allow_file without curve_secret_z85 is ZK_ERR_USAGE. */
+    const char *curve_secret_z85;
+    const char *curve_allow_file;
 } sc_dist_config;
 
 /* Defaults: params = prv_stark_params_default, heartbeat 1000 ms, worker
- * timeout 5000 ms, job deadline 30 min, 64 workers; endpoint NULL. */
+ * timeout 5000 ms, job deadline 30 min, 64 workers; endpoint NULL, no CURVE. */
 void sc_dist_config_defaults(sc_dist_config *c);
 
 typedef struct sc_dist_stats {
@@ -145,12 +161,16 @@ typedef struct sc_dist_stats {
     uint64_t results_stale;        /* results for attempts not in flight, ignored */
     uint64_t frames_bad;           /* frames that did not decode or broke the protocol */
     uint64_t workers_lost;         /* workers dropped for silence or a failed send */
+    uint64_t refused_key;          /* CURVE: handshakes (and frames) of keys not in the allow file */
+    uint64_t refused_handshake;    /* CURVE: handshakes that failed otherwise (wrong server key, no CURVE) */
 } sc_dist_stats;
 
 typedef struct sc_dist sc_dist;
 
 /* Validates `cfg` (copied) and binds the endpoint. ZK_ERR_USAGE for a bad
- * value or an endpoint that cannot be bound (the reason in `err`), ZK_ERR_IO,
+ * value (a CURVE key that is not 40 Z85 characters, an allow file without a
+ * key or that does not load) or an endpoint that cannot be bound (the reason
+ * in `err`), ZK_ERR_UNSUPPORTED for CURVE on a libzmq without it, ZK_ERR_IO,
  * ZK_ERR_NOMEM. Nothing runs until sc_dist_start. */
 zk_err sc_dist_create(sc_dist **out, const sc_dist_config *cfg, const sc_dist_source *src,
                       zk_error_detail *err) ZK_MUST_CHECK;
@@ -170,28 +190,33 @@ void sc_dist_stats_get(sc_dist *d, sc_dist_stats *out);
  * counters from then on: zkcar_remote_workers and
  * zkcar_remote_jobs_in_flight (gauges), zkcar_remote_jobs_total{event=
  * "sent"|"proof_accepted"|"proof_rejected"|"failed"|"stale_result"|
- * "reissued"}, zkcar_remote_bad_frames_total, zkcar_remote_workers_lost_total.
+ * "reissued"}, zkcar_remote_bad_frames_total, zkcar_remote_workers_lost_total,
+ * zkcar_remote_workers_refused_total{reason="key"|"handshake"} (refused_key,
+ * refused_handshake).
  * Once per dispatcher (ZK_ERR_USAGE after), at any time, from any thread; the
  * series belong to `m`, which must outlive `d` (the registry keeps the last
  * values after sc_dist_destroy). ZK_ERR_NOMEM, or a registry refusal. */
 struct zk_metrics;
 zk_err sc_dist_register_metrics(sc_dist *d, struct zk_metrics *m) ZK_MUST_CHECK;
 
-/* For `zkcar run --workers ENDPOINT`: a dispatcher with the default timings
- * whose job source is the node (sc_node_job_take / _return / _done), bound
- * and started in one call. `params`: the node's proof parameters (NULL =
- * prv_stark_params_default). Stop and free with sc_dist_destroy before
- * sc_node_stop. Defined in sidecar/dist_node.c. */
+/* For `zkcar run --workers ENDPOINT`: a dispatcher configured by `cfg`
+ * (start from sc_dist_config_defaults; endpoint, params, CURVE) whose job
+ * source is the node (sc_node_job_take / _return / _done), its series
+ * registered in `metrics` (NULL: none), bound and started in one call. Stop
+ * and free with sc_dist_destroy before sc_node_stop. Defined in
+ * sidecar/dist_node.c. */
 struct sc_node;
-zk_err sc_dist_start_node(sc_dist **out, struct sc_node *node, const char *endpoint,
-                          const prv_stark_params *params, zk_error_detail *err) ZK_MUST_CHECK;
+zk_err sc_dist_start_node(sc_dist **out, struct sc_node *node, const sc_dist_config *cfg,
+                          struct zk_metrics *metrics, zk_error_detail *err) ZK_MUST_CHECK;
 
 /* ---- the worker ------------------------------------------------------------- */
 
 /* `zkcar worker --connect ENDPOINT [--threads N] [--jobs N] [--name NAME]
- * [--bpf on|off|auto] [--log-format F]`: proves jobs for a dispatcher until
- * SIGINT/SIGTERM (exit 0). Exit 1 on a runtime failure (the dispatcher speaks
- * another version), 2 on bad usage. Defined in sidecar/worker.c. */
+ * [--server-key Z85_OR_FILE --key FILE] [--bpf on|off|auto] [--log-format F]`:
+ * proves jobs for a dispatcher until SIGINT/SIGTERM (exit 0). Exit 1 on a
+ * runtime failure (the dispatcher speaks another version), 2 on bad usage
+ * (one of --server-key/--key without the other, a bad key file). Defined in
+ * sidecar/worker.c. */
 int sc_worker_main(int argc, char **argv);
 
 #endif

@@ -23,18 +23,17 @@ static zk_err node_done(void *ctx, uint64_t batch, const uint8_t *proof, size_t 
     return sc_node_job_done(ctx, batch, proof, proof_len, prove_seconds, err);
 }
 
-zk_err sc_dist_start_node(sc_dist **out, sc_node *node, const char *endpoint, const prv_stark_params *params,
+zk_err sc_dist_start_node(sc_dist **out, sc_node *node, const sc_dist_config *cfg, struct zk_metrics *metrics,
                           zk_error_detail *err)
 {
-    sc_dist_config cfg;
-    sc_dist_config_defaults(&cfg);
-    cfg.endpoint = endpoint;
-    if (params)
-        cfg.params = *params;
     sc_dist_source src = { .ctx = node, .take = node_take, .give_back = node_give_back, .done = node_done };
     sc_dist *d = NULL;
-    zk_err rc = sc_dist_create(&d, &cfg, &src, err);
-    if (rc == ZK_OK && (rc = sc_dist_start(d, err)) != ZK_OK) {
+    zk_err rc = sc_dist_create(&d, cfg, &src, err);
+    if (rc == ZK_OK && metrics != NULL && (rc = sc_dist_register_metrics(d, metrics)) != ZK_OK)
+        zk_error_set(err, rc, "dispatcher metrics");
+    if (rc == ZK_OK)
+        rc = sc_dist_start(d, err);
+    if (rc != ZK_OK) {
         sc_dist_destroy(d);
         d = NULL;
     }

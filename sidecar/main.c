@@ -11,6 +11,7 @@
 #include "ipc/state.h"
 #include "l1-watcher/l1w.h"
 #include "prover/batch.h"
+#include "sidecar/curve.h"
 #include "sidecar/demo.h"
 #include "sidecar/dist.h"
 #include "sidecar/run.h"
@@ -28,6 +29,7 @@ static const struct command {
     { "bench", zkb_main, "NAME [--json] [flags]", "run a benchmark (zkcar bench --help lists them)" },
     { "demo", sc_demo_main, "[flags]", "the whole rollup on a local L1: deposits, transfers, proofs, a summary" },
     { "help", cmd_help, "[COMMAND]", "show help for zkcar or one command" },
+    { "keygen", sc_curve_keygen_main, "FILE", "make a CURVE key pair for remote workers (FILE, FILE.pub)" },
     { "query", ipc_cmd_query, "[--data-dir DIR] account ADDRESS", "read an account straight from the shared-memory state" },
     { "run", sc_run_main, "[--config FILE] --l1-rpc URL --bridge ADDRESS [flags]", "the sidecar daemon: deposits, L2 transactions, batches, proofs, API, metrics" },
     { "verify", prv_cmd_verify, "[--json] FILE", "verify a batch artifact offline: its data, signatures and proof" },

@@ -35,6 +35,7 @@
 #include "l1-watcher/pending.h"
 #include "prover/batch.h"
 #include "sidecar/api.h"
+#include "sidecar/curve.h"
 #include "sidecar/dist.h"
 #include "sidecar/metrics.h"
 #include "sidecar/node.h"
@@ -68,6 +69,14 @@ static const zk_opt run_opts[] = {
     { "prover-threads", ZK_OPT_U64, "N", NULL, "proving threads in this process (0 = only remote workers; default: cores)",
       0, 256, NULL },
     { "workers", ZK_OPT_STRING, "ENDPOINT", NULL, "ZeroMQ endpoint where remote `zkcar worker`s connect", 0, 0, NULL },
+    { "keep-jobs", ZK_OPT_FLAG, NULL, NULL,
+      "keep each batch's proving job (DATA_DIR/batches/N.job, ~2.3 KB per transfer) after it is proven", 0, 0, NULL },
+    { "workers-key", ZK_OPT_STRING, "FILE", NULL,
+      "the dispatcher's CURVE key file (zkcar keygen): workers must know its public key; traffic is encrypted", 0, 0,
+      NULL },
+    { "workers-allow", ZK_OPT_STRING, "FILE", NULL,
+      "the workers' public keys, one per line (needs --workers-key; re-read when it changes; default: any key)", 0, 0,
+      NULL },
     { "operator", ZK_OPT_STRING, "ADDRESS", "0x0000000000000000000000000000000000000000",
       "L2 account that collects fees", 0, 0, NULL },
     { "bpf", ZK_OPT_CHOICE, "MODE", "auto", "eBPF latency probes on the prover: on, off or auto", 0, 0, bpf_modes },
@@ -313,6 +322,8 @@ int sc_run_main(int argc, char **argv)
     zk_metrics_server *msrv = NULL;
     sc_api *api = NULL;
     sc_dist *dist = NULL;
+    sc_curve_keypair wkey;
+    memset(&wkey, 0, sizeof wkey);
     zkbpf *lat = NULL;
     l1w_watcher *watcher = NULL;
     l1w_watcher_thread *wthread = NULL;
@@ -368,11 +379,26 @@ int sc_run_main(int argc, char **argv)
     nc.data_dir = zk_config_get(cfg, "data-dir");
     nc.batch_size = (uint32_t)zk_config_get_u64(cfg, "batch-size");
     nc.batch_interval_ms = (uint32_t)zk_config_get_u64(cfg, "batch-interval-ms");
+    nc.keep_jobs = zk_config_get_bool(cfg, "keep-jobs");
     nc.mempool_max = (uint32_t)zk_config_get_u64(cfg, "mempool-max");
     if (zk_config_get(cfg, "prover-threads") != NULL)
         nc.prover_threads = (unsigned)zk_config_get_u64(cfg, "prover-threads");
     if (nc.prover_threads == 0 && workers == NULL) {
         fprintf(stderr, "zkcar run: --prover-threads 0 needs --workers (nothing would prove the batches)\n");
+        goto cleanup;
+    }
+    const char *workers_key = zk_config_get(cfg, "workers-key");
+    const char *workers_allow = zk_config_get(cfg, "workers-allow");
+    if (workers_allow != NULL && workers_key == NULL) {
+        fprintf(stderr, "zkcar run: --workers-allow needs --workers-key (the allow list is enforced by CURVE)\n");
+        goto cleanup;
+    }
+    if (workers_key != NULL && workers == NULL) {
+        fprintf(stderr, "zkcar run: --workers-key needs --workers\n");
+        goto cleanup;
+    }
+    if (workers_key != NULL && sc_curve_key_load(&wkey, workers_key, true, &err) != ZK_OK) {
+        fprintf(stderr, "zkcar run: --workers-key %s\n", err.text);
         goto cleanup;
     }
     uint64_t confirmations = zk_config_get_u64(cfg, "confirmations");
@@ -451,9 +477,20 @@ int sc_run_main(int argc, char **argv)
         fprintf(stderr, "zkcar run: --api %s: %s\n", zk_config_get(cfg, "api"), err.text);
         goto cleanup;
     }
-    if (workers != NULL && sc_dist_start_node(&dist, node, workers, &nc.params, &err) != ZK_OK) {
-        fprintf(stderr, "zkcar run: --workers %s: %s\n", workers, err.text);
-        goto cleanup;
+    if (workers != NULL) {
+        sc_dist_config dc;
+        sc_dist_config_defaults(&dc);
+        dc.endpoint = workers;
+        dc.params = nc.params;
+        dc.curve_secret_z85 = workers_key != NULL ? wkey.secret_z85 : NULL;
+        dc.curve_allow_file = workers_allow;
+        rc = sc_dist_start_node(&dist, node, &dc, metrics, &err);
+        explicit_bzero(&wkey, sizeof wkey); /* the dispatcher keeps its own copy */
+        if (rc != ZK_OK) {
+            fprintf(stderr, "zkcar run: --workers %s: %s\n", workers, err.text);
+            status = rc == ZK_ERR_USAGE ? 2 : 1;
+            goto cleanup;
+        }
     }
 
     if (watch_ep == NULL) {
@@ -538,6 +575,7 @@ int sc_run_main(int argc, char **argv)
     }
 
 cleanup:
+    explicit_bzero(&wkey, sizeof wkey);
     atomic_store(&r.stop, true);
     if (watcher != NULL)
         l1w_watcher_stop(watcher);

@@ -41,12 +41,14 @@
 #include "common/log.h"
 #include "prover/batch.h"
 #include "prover/parallel.h"
+#include "sidecar/curve.h"
 
 #define READY_RETRY_MIN_MS 500
 #define READY_RETRY_MAX_MS 5000
 #define POLL_MS 100
 #define STOP_GRACE_MS 300      /* how long idle prover threads get to exit on stop */
 #define JOBS_MAX 16
+#define HANDSHAKE_LOG_MS 10000 /* a failing CURVE handshake is logged at most this often */
 
 typedef struct item {
     struct item *next;
@@ -207,6 +209,9 @@ static void *prover_thread(void *arg)
 
 typedef struct session {
     void *sock;
+    void *mon;                 /* the DEALER's handshake events (PAIR), with CURVE; else NULL */
+    int64_t hs_logged[2];      /* when a failed handshake was last logged: [0] key refused, [1] other */
+    uint64_t hs_quiet[2];      /* failures not logged since */
     const char *endpoint;
     const char *name;
     unsigned capacity;
@@ -404,6 +409,51 @@ static int on_frame(session *s, worker_state *ws, const uint8_t *buf, size_t len
     return -1;
 }
 
+/* With CURVE: says why the dispatcher does not answer, when the handshake
+ * fails (rate-limited: ZeroMQ retries the connection by itself). */
+static void monitor_handle(session *s)
+{
+    for (int budget = 0; budget < 64; budget++) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, s->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) == 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        }
+        int more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint: we know it */
+            zmq_msg_init(&ev);
+            more = zmq_msg_recv(&ev, s->mon, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&ev);
+            zmq_msg_close(&ev);
+        }
+        const char *why = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                              ? "the dispatcher refused this worker's key (is it in the --workers-allow file?)"
+                          : event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                              ? "CURVE handshake failed: wrong --server-key, or the dispatcher runs without "
+                                "--workers-key"
+                              : NULL;
+        if (why == NULL)
+            continue;
+        int64_t now = now_ms();
+        int k = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? 0 : 1;
+        if (s->hs_logged[k] != 0 && now - s->hs_logged[k] < HANDSHAKE_LOG_MS) {
+            s->hs_quiet[k]++;
+            continue;
+        }
+        zk_log(ZK_LOG_WARN, "dispatcher handshake failed", ZKF_STR("endpoint", s->endpoint), ZKF_STR("reason", why),
+               ZKF_U64("code", value), ZKF_U64("not_logged_before", s->hs_quiet[k]), ZKF_END);
+        s->hs_logged[k] = now;
+        s->hs_quiet[k] = 0;
+    }
+}
+
 static int run_session(session *s, worker_state *ws)
 {
     session_reset(s, "start");
@@ -415,11 +465,14 @@ static int run_session(session *s, worker_state *ws)
         maybe_ready(s);
         heartbeat(s, ws);
         flush_results(s, ws);
-        zmq_pollitem_t items[2] = {
+        if (s->mon)
+            monitor_handle(s);
+        zmq_pollitem_t items[3] = {
             { .socket = s->sock, .events = ZMQ_POLLIN },
             { .fd = ws->efd, .events = ZMQ_POLLIN },
+            { .socket = s->mon, .events = ZMQ_POLLIN },
         };
-        int r = zmq_poll(items, 2, POLL_MS);
+        int r = zmq_poll(items, s->mon ? 3 : 2, POLL_MS);
         if (r < 0) {
             if (zmq_errno() == EINTR)
                 continue;
@@ -469,6 +522,11 @@ static const zk_opt worker_opts[] = {
     { "threads", ZK_OPT_U64, "N", "0", "proving threads per proof (0: one per core)", 0, 256, NULL },
     { "jobs", ZK_OPT_U64, "N", "1", "jobs proven at once (the capacity announced)", 1, JOBS_MAX, NULL },
     { "name", ZK_OPT_STRING, "NAME", NULL, "the name the dispatcher logs (default: host:pid)", 0, 0, NULL },
+    { "server-key", ZK_OPT_STRING, "Z85_OR_FILE", NULL,
+      "the dispatcher's CURVE public key (40 Z85 characters, or its key file): authenticate and encrypt (needs --key)",
+      0, 0, NULL },
+    { "key", ZK_OPT_STRING, "FILE", NULL, "this worker's CURVE key file, mode 0600 (zkcar keygen; needs --server-key)",
+      0, 0, NULL },
     { "bpf", ZK_OPT_CHOICE, "MODE", "auto", "eBPF latency probes on the prover: on, off or auto", 0, 0, bpf_modes },
     { "log-level", ZK_OPT_CHOICE, "LEVEL", "info", "debug, info, warn or error", 0, 0, log_levels },
     { "log-format", ZK_OPT_CHOICE, "FORMAT", "logfmt", "logfmt or json", 0, 0, log_formats },
@@ -488,6 +546,9 @@ int sc_worker_main(int argc, char **argv)
     sigset_t block, old;
     bool masked = false;
     int status = 2;
+    sc_curve_keypair ckey;
+    char server_key[SC_CURVE_Z85_LEN + 1] = "";
+    memset(&ckey, 0, sizeof ckey);
     if (zk_config_parse(&cfg, &err, "worker", worker_opts, NOPTS, argc, argv) != ZK_OK) {
         fprintf(stderr, "zkcar worker: %s\n", err.text);
         goto cleanup;
@@ -496,7 +557,10 @@ int sc_worker_main(int argc, char **argv)
         zk_config_usage(stdout, "worker", synopsis, worker_opts, NOPTS);
         printf("\nProves batches for a sidecar started with --workers ENDPOINT (protocol:\n"
                "docs/sidecar.md, \"Remote workers\"). Reconnects when the sidecar goes away;\n"
-               "SIGINT/SIGTERM stop it cleanly (the batch in proof is re-issued by the sidecar).\n");
+               "SIGINT/SIGTERM stop it cleanly (the batch in proof is re-issued by the sidecar).\n"
+               "With --server-key and --key (zkcar keygen) the link is authenticated and\n"
+               "encrypted with ZeroMQ CURVE: the sidecar needs --workers-key (and lists this\n"
+               "worker's public key in --workers-allow). docs/operations.md, \"Remote workers\".\n");
         status = 0;
         goto cleanup;
     }
@@ -524,6 +588,16 @@ int sc_worker_main(int argc, char **argv)
         snprintf(name, sizeof name, "%s:%ld", host, (long)getpid());
     }
     s.name = name;
+    const char *skey = zk_config_get(cfg, "server-key"), *ckey_file = zk_config_get(cfg, "key");
+    if ((skey == NULL) != (ckey_file == NULL)) {
+        fprintf(stderr, "zkcar worker: --server-key and --key go together (CURVE needs both)\n");
+        goto cleanup;
+    }
+    if (skey != NULL && (sc_curve_public_key_arg(server_key, skey, &err) != ZK_OK
+                         || sc_curve_key_load(&ckey, ckey_file, true, &err) != ZK_OK)) {
+        fprintf(stderr, "zkcar worker: %s %s\n", server_key[0] ? "--key" : "--server-key", err.text);
+        goto cleanup;
+    }
     s.capacity = (unsigned)zk_config_get_u64(cfg, "jobs");
     zk_log_set_level((zk_log_level)zk_log_level_parse(zk_config_get(cfg, "log-level")));
     zk_log_set_format((zk_log_format)zk_log_format_parse(zk_config_get(cfg, "log-format")));
@@ -586,6 +660,32 @@ int sc_worker_main(int argc, char **argv)
     zmq_setsockopt(s.sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     zmq_setsockopt(s.sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (server_key[0] != '\0') {
+        /* CURVE client: the dispatcher proves it holds the server key's
+         * secret, we prove we hold ours; frames are encrypted. The monitor
+         * says why when the handshake fails (otherwise: silence). */
+        if (!zmq_has("curve")) {
+            fprintf(stderr, "zkcar worker: --server-key: this libzmq has no CURVE\n");
+            goto cleanup;
+        }
+        if (zmq_setsockopt(s.sock, ZMQ_CURVE_SERVERKEY, server_key, SC_CURVE_Z85_LEN + 1) != 0
+            || zmq_setsockopt(s.sock, ZMQ_CURVE_PUBLICKEY, ckey.public_z85, SC_CURVE_Z85_LEN + 1) != 0
+            || zmq_setsockopt(s.sock, ZMQ_CURVE_SECRETKEY, ckey.secret_z85, SC_CURVE_Z85_LEN + 1) != 0) {
+            fprintf(stderr, "zkcar worker: CURVE keys: %s\n", zmq_strerror(zmq_errno()));
+            goto cleanup;
+        }
+        explicit_bzero(&ckey, sizeof ckey);
+        int zero = 0;
+        if (zmq_socket_monitor(s.sock, "inproc://zkcar-worker-monitor",
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                   | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0
+            || (s.mon = zmq_socket(zctx, ZMQ_PAIR)) == NULL
+            || zmq_setsockopt(s.mon, ZMQ_LINGER, &zero, sizeof zero) != 0
+            || zmq_connect(s.mon, "inproc://zkcar-worker-monitor") != 0) {
+            fprintf(stderr, "zkcar worker: zmq monitor: %s\n", zmq_strerror(zmq_errno()));
+            goto cleanup;
+        }
+    }
     if (zmq_connect(s.sock, s.endpoint) != 0) {
         fprintf(stderr, "zkcar worker: --connect %s: %s\n", s.endpoint, zmq_strerror(zmq_errno()));
         status = 2;
@@ -620,8 +720,11 @@ int sc_worker_main(int argc, char **argv)
     masked = false;
     status = run_session(&s, ws);
 cleanup:
+    explicit_bzero(&ckey, sizeof ckey);
     if (masked)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (s.mon)
+        zmq_close(s.mon);
     if (s.sock)
         zmq_close(s.sock);
     if (zctx)

@@ -291,8 +291,10 @@ export class Sidecar {
 }
 
 export class Worker {
-  constructor(endpoint, dir, name) {
-    this.child = new Child(BIN, ['worker', '--connect', endpoint], path.join(dir, `worker-${name}.log`));
+  // extra: more flags, e.g. ['--server-key', KEY, '--key', FILE] (CURVE).
+  constructor(endpoint, dir, name, extra = []) {
+    this.logFile = path.join(dir, `worker-${name}.log`);
+    this.child = new Child(BIN, ['worker', '--connect', endpoint, ...extra], this.logFile);
   }
 }
 

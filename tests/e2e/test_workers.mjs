@@ -4,11 +4,26 @@
 // batch is still proven (by the other worker, once the dispatcher has given
 // the job back) and every later batch too. The end state passes the same
 // checks as test_basic.
+// The link is authenticated and encrypted with ZeroMQ CURVE (`zkcar keygen`,
+// --workers-key/--workers-allow, --server-key/--key): a third worker whose key
+// is not in the allow file runs beside them and never gets a job.
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   ethers, L1, Sidecar, Worker, Model, log, assert, assertEq, waitFor, tempDir, signTx, waitProven,
-  checkFinalState, freePort, run, SANITIZED,
+  checkFinalState, checkMetrics, freePort, run, zkcar, SANITIZED,
 } from './lib.mjs';
+
+// `zkcar keygen DIR/NAME.key`: returns the key file and the public key it printed.
+function keygen(dir, name) {
+  const file = path.join(dir, `${name}.key`);
+  const r = zkcar(['keygen', file]);
+  assertEq(r.status, 0, `zkcar keygen ${name} (${r.stderr})`);
+  const pub = r.stdout.trim();
+  assertEq(pub.length, 40, 'a Z85 public key');
+  assertEq((fs.statSync(file).mode & 0o777), 0o600, 'the secret key file mode');
+  return { file, pub };
+}
 
 run('e2e_workers', async () => {
   const dir = tempDir('workers');
@@ -17,9 +32,16 @@ run('e2e_workers', async () => {
   const operator = ethers.Wallet.createRandom().address;
   const model = new Model(operator);
   const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const server = keygen(dir, 'server');
+  const keys = { a: keygen(dir, 'a'), b: keygen(dir, 'b'), rogue: keygen(dir, 'rogue') };
+  const allow = path.join(dir, 'workers.allow');
+  fs.writeFileSync(allow, `# the workers\n${keys.a.pub}\n${fs.readFileSync(`${keys.b.file}.pub`, 'utf8')}`);
   const sc = await Sidecar.start({ l1, dataDir: path.join(dir, 'data'), operator, confirmations: 1,
-    batchSize: 16, batchIntervalMs: SANITIZED ? 1500 : 300, proverThreads: 0, workers: endpoint });
-  const workers = [new Worker(endpoint, dir, 'a'), new Worker(endpoint, dir, 'b')];
+    batchSize: 16, batchIntervalMs: SANITIZED ? 1500 : 300, proverThreads: 0, workers: endpoint,
+    extra: ['--workers-key', server.file, '--workers-allow', allow] });
+  const curve = (k) => ['--server-key', server.pub, '--key', k.file];
+  const workers = [new Worker(endpoint, dir, 'a', curve(keys.a)), new Worker(endpoint, dir, 'b', curve(keys.b))];
+  const rogue = new Worker(endpoint, dir, 'rogue', curve(keys.rogue));
   const idleCpu = workers.map((w) => w.child.cpuSeconds());
 
   const W = Array.from({ length: 3 }, () => ethers.Wallet.createRandom());
@@ -70,6 +92,15 @@ run('e2e_workers', async () => {
   assert(workers[1 - victim.i].child.cpuSeconds() - idleCpu[1 - victim.i] > 0.2, 'the surviving worker proved nothing');
   const st = await checkFinalState(sc, model, { ntx: hashes.length, ndeposits: W.length });
   log(`${st.lastBatch} batches proven by remote workers after one died mid-proof`);
+  // The rogue worker was refused at each handshake and never got a job.
+  const rlog = fs.readFileSync(rogue.logFile, 'utf8');
+  assert(rlog.includes('refused this worker\'s key'), `the rogue worker's log says why:\n${rlog}`);
+  assert(!rlog.includes('job received') && !rlog.includes('connected to the dispatcher'), 'the rogue worker got in');
+  const metrics = await checkMetrics(sc.metrics, dir); // promtool-clean, with the dispatcher's series
+  const refused = /^zkcar_remote_workers_refused_total\{reason="key"\} (\d+)$/m.exec(metrics);
+  assert(refused && Number(refused[1]) >= 1, `refused handshakes counted:\n${metrics}`);
+  assert(rogue.child.running(), 'the rogue worker exited');
+  await rogue.child.stop(30000);
   await sc.stop();
   const r = await workers[1 - victim.i].child.stop(30000);
   assertEq(r.code, 0, 'zkcar worker exit after SIGTERM');

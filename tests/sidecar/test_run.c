@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -560,6 +561,10 @@ static void test_embedded_watcher(void **state)
     snprintf(path, sizeof path, "%s/batches/1.batch", d.dir);
     const char *const verify[] = { "verify", path, NULL };
     assert_int_equal(run_zkcar(verify, line, sizeof line), 0);
+    /* without --keep-jobs, a proven batch's job file is gone */
+    struct stat jst;
+    snprintf(path, sizeof path, "%s/batches/1.job", d.dir);
+    assert_int_equal(stat(path, &jst), -1);
     /* (the clean stop was checked above; now a proof may be in progress) */
     daemon_stop(&d, SIGKILL);
 
