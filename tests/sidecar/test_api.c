@@ -1236,6 +1236,65 @@ static void test_stalled_clients(void **state)
         close(fds[i]);
 }
 
+/* Clients that send a transaction and hang up at once, before the answer
+ * (often while their connection waits for the group commit): the server
+ * neither crashes nor stalls, and what it accepted it accepted once. */
+static void test_clients_hang_up(void **state)
+{
+    enum { NACC = 20, ROUNDS = 3 };
+    tnode t;
+    tnode_open(&t, "hangup", NACC, 4096, 1024, 100, 11000);
+    uint8_t sink[20];
+    memset(sink, 0x55, sizeof sink);
+    for (uint32_t round = 0; round < ROUNDS; round++) {
+        for (size_t k = 0; k < NACC; k++) {
+            zk_tx tx;
+            signed_tx(&tx, ZK_TX_TRANSFER, t.keys[k], sink, 1, 0, round);
+            char body[2048], req[2600];
+            tx_request(body, sizeof body, &tx, 1);
+            int n = snprintf(req, sizeof req,
+                             "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            assert_true(fd >= 0);
+            struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(t.port) };
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+            assert_int_equal(send(fd, req, (size_t)n, 0), n);
+            /* hang up at once, or once the request has likely been read and
+             * checked and waits for its commit */
+            if (k % 2 == 1)
+                usleep(300);
+            close(fd);
+        }
+    }
+    usleep(300000); /* the last commits land */
+    /* still serving; each sender's nonce says how many of its transfers went
+     * through, each exactly once */
+    int64_t total = 0;
+    for (size_t k = 0; k < NACC; k++) {
+        uint64_t bal;
+        int64_t nonce;
+        get_account(&t, t.addrs[k], &bal, &nonce);
+        assert_true(nonce >= 0 && nonce <= ROUNDS);
+        assert_int_equal(bal, FUND - (uint64_t)nonce);
+        total += nonce;
+    }
+    uint64_t sunk;
+    int64_t sink_nonce;
+    get_account(&t, sink, &sunk, &sink_nonce);
+    assert_int_equal(sunk, (uint64_t)total);
+    zk_tx tx;
+    int64_t nonce0;
+    uint64_t bal0;
+    get_account(&t, t.addrs[0], &bal0, &nonce0);
+    signed_tx(&tx, ZK_TX_TRANSFER, t.keys[0], sink, 1, 0, (uint32_t)nonce0);
+    struct json_object *resp = send_tx(&t, &tx);
+    assert_true(is_hex(json_object_get_string(result(resp)), 64));
+    json_object_put(resp);
+    tnode_close(&t);
+}
+
 typedef struct stop_arg {
     tnode *t;
     size_t idx;
@@ -1374,6 +1433,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_batch_of_transactions),
         cmocka_unit_test(test_stalled_clients),
+        cmocka_unit_test(test_clients_hang_up),
         cmocka_unit_test(test_stop_under_load),
         cmocka_unit_test(test_api_metrics),
     };
