@@ -731,7 +731,18 @@ static void collect(void *ctx, zk_metrics *m)
     pthread_mutex_lock(&n->mu);
     double head = (double)n->l1_head, conf = (double)n->l1_confirmed, pool = (double)n->txq_len,
            acc = (double)n->accounts;
+    size_t pending = 0;
+    uint64_t reorged_new = 0;
+    if (n->pending != NULL) {
+        uint64_t total = 0;
+        l1w_pending_counts(n->pending, &pending, NULL, &total);
+        reorged_new = total >= n->reorged_counted ? total - n->reorged_counted : 0;
+        n->reorged_counted = total;
+    }
     pthread_mutex_unlock(&n->mu);
+    zk_metric_set(n->m.deposits_pending, (double)pending);
+    if (reorged_new > 0)
+        zk_metric_add(n->m.deposits_reorged, (double)reorged_new);
     zk_metric_set(n->m.l1_head, head);
     zk_metric_set(n->m.l1_confirmed, conf);
     zk_metric_set(n->m.mempool, pool);
@@ -760,6 +771,13 @@ zk_err sc_node_register_metrics(sc_node *n, struct zk_metrics *m)
             if (nm.tx[t][r] == NULL)
                 return ZK_ERR_NOMEM;
         }
+    nm.deposits_pending = zk_metrics_series(m, "zkcar_deposits_pending",
+                                            "Deposits seen on L1 and waiting for their confirmations.",
+                                            ZK_METRIC_GAUGE, NULL, NULL, 0);
+    nm.deposits_reorged = zk_metrics_series(m, "zkcar_deposits_reorged_total",
+                                            "Deposits seen on L1 that left the chain before they were confirmed "
+                                            "(never credited).",
+                                            ZK_METRIC_COUNTER, NULL, NULL, 0);
     nm.mempool = zk_metrics_series(m, "zkcar_mempool_transactions", "Accepted transactions not yet sealed.",
                                    ZK_METRIC_GAUGE, NULL, NULL, 0);
     nm.accounts = zk_metrics_series(m, "zkcar_accounts", "Accounts in the state after the last sealed batch.",
@@ -775,7 +793,8 @@ zk_err sc_node_register_metrics(sc_node *n, struct zk_metrics *m)
     nm.prove_seconds = zk_metrics_series(m, "zkcar_batch_prove_seconds", "Time to prove one batch.",
                                          ZK_METRIC_HISTOGRAM, NULL, bounds, sizeof bounds / sizeof bounds[0]);
     if (nm.l1_head == NULL || nm.l1_confirmed == NULL || nm.deposits_credited == NULL || nm.mempool == NULL
-        || nm.accounts == NULL || nm.prove_seconds == NULL)
+        || nm.accounts == NULL || nm.prove_seconds == NULL || nm.deposits_pending == NULL
+        || nm.deposits_reorged == NULL)
         return ZK_ERR_NOMEM;
     n->m = nm;
     return zk_metrics_add_collector(m, collect, n);

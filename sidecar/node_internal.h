@@ -121,6 +121,7 @@ typedef struct node_metrics {
     zk_metric *batches[3];         /* sealed, proven, failed */
     zk_metric *prove_seconds;
     zk_metric *l1_head, *l1_confirmed, *mempool, *accounts;
+    zk_metric *deposits_pending, *deposits_reorged;
 } node_metrics;
 
 enum { R_ACCEPTED, R_SIGNATURE, R_NONCE, R_BALANCE, R_RANGE, R_OVERLOADED, R_REJECTED_AT_SEAL, R_COUNT };
@@ -153,6 +154,7 @@ struct sc_node {
     uint64_t stream_id, last_seq;
     uint64_t l1_head, l1_confirmed;
     l1w_pending *pending;          /* unconfirmed/reorged deposits (sc_node_set_pending); under mu */
+    uint64_t reorged_counted;      /* the view's reorged_total already in the metric; under mu */
 
     uint64_t last_batch, last_proven;
     prv_gl state_root[4];

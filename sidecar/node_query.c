@@ -87,6 +87,8 @@ bool sc_node_get_deposit(sc_node *n, uint64_t deposit_id, sc_deposit_view *out)
 void sc_node_set_pending(sc_node *n, l1w_pending *view)
 {
     pthread_mutex_lock(&n->mu);
+    if (view != n->pending)
+        n->reorged_counted = 0; /* the metric continues from what the new view counts */
     n->pending = view;
     pthread_mutex_unlock(&n->mu);
 }

@@ -42,7 +42,10 @@ panel("Latency backend", [(f"zkcar_latency_backend_info{J}", "{{backend}}")], 20
 row("L1", 5)
 panel("L1 head and confirmed block", [(f"zkcar_l1_head_block{J}", "head"), (f"zkcar_l1_confirmed_block{J}", "confirmed")], 0, 6, 8, 8, unit="none")
 panel("Confirmation lag (blocks)", [(f"zkcar_l1_head_block{J} - zkcar_l1_confirmed_block{J}", "head − confirmed")], 8, 6, 8, 8, unit="none")
-panel("Deposits credited per minute", [(f"rate(zkcar_deposits_credited_total{J}[5m]) * 60", "deposits/min")], 16, 6, 8, 8)
+panel("Deposits per minute", [(f"rate(zkcar_deposits_credited_total{J}[5m]) * 60", "credited/min"),
+                              (f"rate(zkcar_deposits_reorged_total{J}[5m]) * 60", "reorged before confirmation/min"),
+                              (f"zkcar_deposits_pending{J}", "pending confirmations (now)")], 16, 6, 8, 8,
+      desc="a reorged deposit left the L1 chain before its confirmations and is never credited")
 row("L2 transactions", 14)
 panel("Transactions per second by type and result", [(f"sum by (type, result) (rate(zkcar_l2_transactions_total{J}[1m]))", "{{type}} {{result}}")], 0, 15, 12, 8, unit="ops")
 panel("Mempool", [(f"zkcar_mempool_transactions{J}", "accepted, unsealed")], 12, 15, 12, 8)

@@ -43,7 +43,9 @@ const spec = new Set(['zkcar_l1_head_block', 'zkcar_l1_confirmed_block', 'zkcar_
   'zkcar_l2_transactions_total', 'zkcar_mempool_transactions', 'zkcar_accounts', 'zkcar_batches_total',
   'zkcar_batch_prove_seconds', 'zkcar_prover_stage_seconds', 'zkcar_latency_backend_info',
   // the API's own (sidecar/api.c), beyond SPEC §5
-  'zkcar_api_requests_total', 'zkcar_api_request_seconds', 'zkcar_api_http_responses_total']);
+  'zkcar_api_requests_total', 'zkcar_api_request_seconds', 'zkcar_api_http_responses_total',
+  // the node's deposits seen but not confirmed (sidecar/node.c), beyond SPEC §5
+  'zkcar_deposits_pending', 'zkcar_deposits_reorged_total']);
 const histograms = new Set(['zkcar_batch_prove_seconds', 'zkcar_prover_stage_seconds', 'zkcar_api_request_seconds']);
 const ids = new Set();
 const exprs = [];

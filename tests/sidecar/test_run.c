@@ -511,6 +511,12 @@ static void test_embedded_watcher(void **state)
     assert_non_null(st);
     assert_int_equal(get_int(st, "nextDepositId"), 0); /* pending is not credited */
     json_object_put(st);
+    /* ... and /metrics says the same: two pending, one reorged */
+    char *text = scrape(&d);
+    assert_non_null(strstr(text, "\nzkcar_deposits_pending 2\n"));
+    assert_non_null(strstr(text, "\nzkcar_deposits_reorged_total 1\n"));
+    promtool_clean(text);
+    free(text);
     assert_int_equal(l1w_devnet_mine(&a, &e, 3), ZK_OK);
     json_object_put(wait_status(&d, "2 deposits credited", 20000, next_deposit_is, 2));
     wait_deposit_sealed(&d, 1);
