@@ -39,7 +39,9 @@
 #include "ipc/state.h"
 #include "l1-watcher/devnet.h"
 #include "l1-watcher/l1w.h"
+#include "sidecar/http.h"
 
+#define DEMO_ADDR_MAX 100              /* --api / --metrics HOST:PORT, bytes with the NUL */
 #define DEMO_WALLETS 4                 /* alice, bob, carol, dave */
 #define DEMO_TXS_MAX 32
 #define DEMO_API_TIMEOUT_MS 10000
@@ -329,6 +331,35 @@ static uint64_t jdec(json_object *o, const char *key)
         v = v * 10 + d;
     }
     return v;
+}
+
+/* The demo's default ports (3050, 9464) may be taken on a machine that runs
+ * something else there: then, unless the address was asked for
+ * explicitly, take a free loopback port instead (and say so) rather than
+ * fail the README's first command. */
+static bool free_or_default(char *out, size_t cap, const zk_config *cfg, const char *name)
+{
+    const char *want = zk_config_get(cfg, name);
+    if ((size_t)snprintf(out, cap, "%s", want) >= cap) {
+        fprintf(stderr, "zkcar demo: --%s: longer than %zu bytes\n", name, cap - 1);
+        return false;
+    }
+    const char *src = zk_config_source(cfg, name);
+    if (src == NULL || strcmp(src, "default") != 0)
+        return true;
+    int fd = -1;
+    uint16_t port = 0;
+    zk_error_detail e = { 0 };
+    if (sc_http_listen(&fd, &port, want, &e) == ZK_OK) {
+        close(fd);
+        return true;
+    }
+    if (sc_http_listen(&fd, &port, "127.0.0.1:0", &e) != ZK_OK)
+        return true; /* zkcar run will say what is wrong */
+    close(fd);
+    snprintf(out, cap, "127.0.0.1:%u", (unsigned)port);
+    printf("   (%s is in use: --%s %s instead)\n", want, name, out);
+    return true;
 }
 
 static zk_err wait_api(demo *d, zk_error_detail *err)
@@ -659,7 +690,9 @@ int sc_demo_main(int argc, char **argv)
     snprintf(batch_size, sizeof batch_size, "%s", zk_config_get(cfg, "batch-size"));
     snprintf(interval, sizeof interval, "%s", zk_config_get(cfg, "batch-interval-ms"));
     snprintf(threads, sizeof threads, "%s", zk_config_get(cfg, "prover-threads"));
-    const char *api = zk_config_get(cfg, "api"), *metrics = zk_config_get(cfg, "metrics");
+    char api[DEMO_ADDR_MAX], metrics[DEMO_ADDR_MAX];
+    if (!free_or_default(api, sizeof api, cfg, "api") || !free_or_default(metrics, sizeof metrics, cfg, "metrics"))
+        goto cleanup;
     char *rargv[32];
     int ra = 0;
     rargv[ra++] = d->exe;
@@ -675,9 +708,9 @@ int sc_demo_main(int argc, char **argv)
     rargv[ra++] = "--data-dir";
     rargv[ra++] = d->data_dir;
     rargv[ra++] = "--api";
-    rargv[ra++] = (char *)api;
+    rargv[ra++] = api;
     rargv[ra++] = "--metrics";
-    rargv[ra++] = (char *)metrics;
+    rargv[ra++] = metrics;
     rargv[ra++] = "--batch-size";
     rargv[ra++] = batch_size;
     rargv[ra++] = "--batch-interval-ms";

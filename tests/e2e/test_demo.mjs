@@ -1,11 +1,13 @@
 // tests/e2e/test_demo.mjs — `zkcar demo` (the README's first command) runs to
 // the end: exit 0, every batch proven and `zkcar verify` valid, a summary
 // with balances, batches and the API/metrics addresses, and nothing it
-// started is left running. Then a second run is interrupted with SIGINT in
-// the middle: exit 130, again without orphans. Also: a missing anvil is a
+// started is left running. Then a second run, on the default API port while
+// that port is taken (it moves to a free one and says so), is interrupted
+// with SIGINT in the middle: exit 130, again without orphans. Also: a missing anvil is a
 // clear error (exit 1) that starts nothing.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { BIN, SRC, SANITIZED, log, assert, assertEq, freePort, waitFor, tempDir, run } from './lib.mjs';
 
@@ -84,14 +86,23 @@ run('e2e_demo', async () => {
   await noOrphans(full.out);
   log(`demo: ${rows.length} batches proven and verified, nothing left running`);
 
-  // SIGINT in the middle (once transactions are being proven).
-  const mid = startDemo(await demoArgs());
+  // SIGINT in the middle (once transactions are being proven). This run keeps
+  // the default --api (127.0.0.1:3050) while the test holds that port (or
+  // someone else does): the demo must take a free port instead and say so.
+  const holder = net.createServer();
+  await new Promise((resolve) => { holder.once('error', resolve); holder.listen(3050, '127.0.0.1', resolve); });
+  const midArgs = (await demoArgs()).slice(2);
+  const mid = startDemo(midArgs);
   await waitFor('the demo to reach the proving step', 120000, () => {
     if (mid.proc.exitCode !== null) throw new Error(`demo exited early: ${mid.err}`);
     return mid.out.includes('5. Proving');
   }, 50);
+  assert(/\(127\.0\.0\.1:3050 is in use: --api 127\.0\.0\.1:\d+ instead\)/.test(mid.out),
+    `the demo did not move off a busy default port:\n${mid.out}`);
+  assert(!mid.out.includes('API http://127.0.0.1:3050/'), 'the demo used the busy port');
   mid.proc.kill('SIGINT');
   const m = await mid.exited;
+  holder.close();
   assertEq(m, { code: 130, signal: null }, `zkcar demo after SIGINT (stderr: ${mid.err})`);
   await noOrphans(mid.out);
   log('SIGINT: exit 130, nothing left running');
