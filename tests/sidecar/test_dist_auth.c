@@ -40,6 +40,7 @@
 #include "sidecar/dist.h"
 #include "sidecar/metrics.h"
 #include "tests/ipc/ipc_test_util.h"
+#include "tests/sidecar/dist_test_util.h"
 #include "tests/promtool_util.h"
 
 /* zmq_curve(7), section "TEST KEY VALUES": the client's and the server's
@@ -52,32 +53,6 @@ static const char kat_server_sec[] = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
 static const char kat_server_sec_hex[] = "8E0BDD697628B91D8F245587EE95C5B04D48963F79259877B49CD9063AEAD3B7";
 
 /* ------------------------------------------------------------ helpers */
-
-static char *workdir;
-static int seq;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-#define WAIT_UNTIL(cond, ms, what)                                          \
-    do {                                                                    \
-        int64_t until_ = now_ms() + (ms);                                   \
-        while (!(cond)) {                                                   \
-            if (now_ms() > until_)                                          \
-                fail_msg("timed out after %d ms waiting for %s", (ms), what); \
-            sleep_ms(10);                                                   \
-        }                                                                   \
-    } while (0)
 
 static void path_of(char *out, size_t cap, const char *name)
 {
@@ -318,233 +293,15 @@ static void test_allow_parse(void **state)
     assert_non_null(strstr(e.text, "missing.allow"));
 }
 
-/* ------------------------------------------------------------ batches (as in test_dist.c) */
+/* ------------------------------------------------------------ workers and peers */
 
-#define NKEYS 4
-#define CHAIN_ID 31337
-static uint8_t keys[NKEYS][32], addrs[NKEYS][20];
-static const uint8_t bridge[20] = { 0xb7, 0x1d, 0x9e };
-static const uint8_t operator_addr[20] = { 0x0f, 0xee };
-static zk_eip712_domain domain;
-static prv_stark_params params; /* blowup 8, 80 queries, no grinding: see test_dist.c */
-
-/* A real job source of two batches (deposits, then two signed transfers),
- * proofs verified with prv_batch_verify before acceptance. */
-typedef struct source {
-    pthread_mutex_t lock;
-    prv_batch_job jobs[2];
-    uint8_t *enc[2];
-    size_t enc_len[2];
-    bool queued[2], out[2];
-    uint32_t proven[2], takes;
-    bool frozen;
-} source;
-
-static bool src_take(void *ctx, uint64_t *batch, uint8_t **job, size_t *job_len, int timeout_ms)
-{
-    (void)timeout_ms;
-    source *s = ctx;
-    bool got = false;
-    pthread_mutex_lock(&s->lock);
-    for (int k = 0; k < 2 && !s->frozen; k++) {
-        if (!s->queued[k] || (*job = malloc(s->enc_len[k])) == NULL)
-            continue;
-        memcpy(*job, s->enc[k], s->enc_len[k]);
-        *job_len = s->enc_len[k];
-        *batch = (uint64_t)k + 1;
-        s->queued[k] = false;
-        s->out[k] = true;
-        s->takes++;
-        got = true;
-        break;
-    }
-    pthread_mutex_unlock(&s->lock);
-    return got;
-}
-
-static void src_give_back(void *ctx, uint64_t batch)
-{
-    source *s = ctx;
-    pthread_mutex_lock(&s->lock);
-    s->out[batch - 1] = false;
-    s->queued[batch - 1] = true;
-    pthread_mutex_unlock(&s->lock);
-}
-
-static zk_err src_done(void *ctx, uint64_t batch, const uint8_t *proof, size_t proof_len, double secs,
-                       zk_error_detail *err)
-{
-    (void)secs;
-    source *s = ctx;
-    pthread_mutex_lock(&s->lock);
-    s->out[batch - 1] = false;
-    zk_err rc = prv_batch_verify(&s->jobs[batch - 1].pub, proof, proof_len, err);
-    if (rc == ZK_OK)
-        s->proven[batch - 1]++;
-    else
-        s->queued[batch - 1] = true;
-    pthread_mutex_unlock(&s->lock);
-    return rc;
-}
-
-static source *source_new(void)
-{
-    source *s = calloc(1, sizeof *s);
-    assert_non_null(s);
-    pthread_mutex_init(&s->lock, NULL);
-    char *dir = tdir_new();
-    ipc_writer *w = NULL;
-    ipc_writer_options o = { .capacity = 1u << 10, .threads = 1 };
-    zk_error_detail e = { 0 };
-    if (ipc_writer_open(&w, dir, &o, &e) != ZK_OK)
-        fail_msg("ipc_writer_open: %s", e.text);
-    for (int k = 0; k < 2; k++) {
-        prv_batch_op ops[NKEYS];
-        uint32_t nops = 0;
-        for (int a = 0; a < NKEYS && k == 0; a++) {
-            prv_batch_op op = { .kind = PRV_OP_DEPOSIT, .amount = 1000000, .deposit_id = (uint64_t)a };
-            memset(op.from, 0xd0, 20);
-            memcpy(op.to, addrs[a], 20);
-            ops[nops++] = op;
-        }
-        for (int t = 0; t < 2 && k == 1; t++) {
-            prv_batch_op op = { .kind = PRV_OP_TRANSFER, .amount = 10, .fee = 1, .nonce = 0 };
-            memcpy(op.from, addrs[t], 20);
-            memcpy(op.to, addrs[t + 1], 20);
-            zk_tx tx = { .type = ZK_TX_TRANSFER, .amount = 10, .fee = 1, .nonce = 0 };
-            memcpy(tx.from, op.from, 20);
-            memcpy(tx.to, op.to, 20);
-            uint8_t digest[32];
-            zk_tx_hash(digest, &tx, &domain);
-            assert_int_equal(zk_sig_sign(op.sig, NULL, digest, keys[t]), ZK_OK);
-            ops[nops++] = op;
-        }
-        prv_batch_public pub = { .chain_id = CHAIN_ID, .number = (uint64_t)k + 1,
-                                 .first_deposit_id = k == 0 ? 0 : NKEYS, .nops = nops, .ops = ops };
-        memcpy(pub.bridge, bridge, 20);
-        memcpy(pub.operator_addr, operator_addr, 20);
-        if (ipc_batch_build(w, &pub, &s->jobs[k], &e) != ZK_OK)
-            fail_msg("ipc_batch_build of batch %d: %s", k + 1, e.text);
-        assert_int_equal(ipc_writer_commit(w, NULL, 0), ZK_OK);
-        assert_int_equal(prv_batch_job_encode(&s->jobs[k], &s->enc[k], &s->enc_len[k]), ZK_OK);
-        assert_true(prv_batch_security_bits(&s->jobs[k].pub, &params) >= PRV_STARK_MIN_SECURITY_BITS);
-        s->queued[k] = true;
-    }
-    ipc_writer_close(w);
-    tdir_remove(dir);
-    return s;
-}
-
-static void source_free(source *s)
-{
-    for (int k = 0; k < 2; k++) {
-        prv_batch_job_free(&s->jobs[k]);
-        free(s->enc[k]);
-    }
-    pthread_mutex_destroy(&s->lock);
-    free(s);
-}
-
-static void set_frozen(source *s, bool frozen)
-{
-    pthread_mutex_lock(&s->lock);
-    s->frozen = frozen;
-    pthread_mutex_unlock(&s->lock);
-}
-
-static bool all_proven(source *s)
-{
-    pthread_mutex_lock(&s->lock);
-    bool all = s->proven[0] == 1 && s->proven[1] == 1;
-    pthread_mutex_unlock(&s->lock);
-    return all;
-}
-
-/* ------------------------------------------------------------ processes and peers */
-
-#define SPAWNED_MAX 16
-static pid_t spawned[SPAWNED_MAX];
-static int nspawned;
-
-static const char *zkcar_bin(void)
-{
-    const char *b = getenv("ZKCAR_BIN");
-    if (b == NULL || access(b, X_OK) != 0)
-        fail_msg("ZKCAR_BIN is not set to the zkcar binary (run through ctest)");
-    return b;
-}
-
-/* `zkcar worker --connect ep --name name --threads 1 [a1 a2 a3 a4]`, its log in workdir/name.log. */
+/* `zkcar worker --connect ep --name name --threads 1 --bpf off [a1 a2 a3 a4]`
+ * (the extra arguments end at the first NULL). */
 static pid_t worker_spawn(const char *ep, const char *name, const char *a1, const char *a2, const char *a3,
                           const char *a4)
 {
-    char logpath[512];
-    snprintf(logpath, sizeof logpath, "%s/%s.log", workdir, name);
-    const char *bin = zkcar_bin();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd < 0)
-            _exit(127);
-        dup2(fd, 2);
-        dup2(fd, 1);
-        close(fd);
-        char *argv[] = { (char *)bin, "worker", "--connect", (char *)ep, "--name", (char *)name, "--threads", "1",
-                         "--bpf", "off", (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL };
-        execv(bin, argv);
-        _exit(127);
-    }
-    if (nspawned < SPAWNED_MAX)
-        spawned[nspawned++] = pid;
-    return pid;
-}
-
-static int log_count(const char *name, const char *needle)
-{
-    char logpath[512];
-    snprintf(logpath, sizeof logpath, "%s/%s.log", workdir, name);
-    FILE *f = fopen(logpath, "r");
-    if (f == NULL)
-        return 0;
-    int n = 0;
-    char line[4096];
-    while (fgets(line, sizeof line, f))
-        if (strstr(line, needle))
-            n++;
-    fclose(f);
-    return n;
-}
-
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-    int64_t until = now_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        if (now_ms() > until)
-            return -1;
-        sleep_ms(10);
-    }
-}
-
-static void worker_stop(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    int st = wait_exit(pid, 10000);
-    if (st != 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        fail_msg("zkcar worker did not exit 0 on SIGTERM (status %d)", st);
-    }
-}
-
-static sc_dist_stats stats_of(sc_dist *d)
-{
-    sc_dist_stats st;
-    sc_dist_stats_get(d, &st);
-    return st;
+    const char *const x[] = { "--bpf", "off", a1, a2, a3, a4, NULL };
+    return worker_spawn_argv(ep, name, x);
 }
 
 static sc_dist *dist_new(const char *ep, source *s, const char *secret, const char *allow_file)
@@ -566,11 +323,6 @@ static sc_dist *dist_new(const char *ep, source *s, const char *secret, const ch
     if (sc_dist_start(d, &e) != ZK_OK)
         fail_msg("sc_dist_start: %s", e.text);
     return d;
-}
-
-static void endpoint_new(char *out, size_t cap)
-{
-    snprintf(out, cap, "ipc://%s/d%d.sock", workdir, seq++);
 }
 
 /* A DEALER written here; CURVE client when server_pub is given. */
@@ -634,7 +386,7 @@ static bool peer_welcomed(peer *p, int timeout_ms)
 static void test_ironhouse(void **state)
 {
     (void)state;
-    source *s = source_new();
+    source *s = source_new(2, 2);
     set_frozen(s, true);
     char srv[512], good[512], bad[512], allow[512], ep[256], text[512];
     zk_error_detail e = { 0 };
@@ -677,7 +429,8 @@ static void test_ironhouse(void **state)
 
     /* The allowed worker (server key given as its .pub file) proves both batches. */
     pid_t w = worker_spawn(ep, "iron-good", "--server-key", srvpub, "--key", good);
-    WAIT_UNTIL(all_proven(s), 120000, "both batches proven by the allowed worker");
+    WAIT_UNTIL(source_all_proven(s), 120000, "both batches proven by the allowed worker");
+    expect_each_proven_once(s);
     WAIT_UNTIL(stats_of(d).proofs_accepted == 2, 5000, "the counter");
     st = stats_of(d);
     assert_int_equal(st.workers, 1);
@@ -723,7 +476,7 @@ static void test_ironhouse(void **state)
 static void test_stonehouse(void **state)
 {
     (void)state;
-    source *s = source_new();
+    source *s = source_new(2, 2);
     set_frozen(s, true);
     char ep[256];
     endpoint_new(ep, sizeof ep);
@@ -749,7 +502,7 @@ static void test_stonehouse(void **state)
 static void test_create_refused(void **state)
 {
     (void)state;
-    source *s = source_new();
+    source *s = source_new(2, 2);
     char ep[256], allow[512], text[256];
     endpoint_new(ep, sizeof ep);
     sc_dist_config c;
@@ -883,58 +636,17 @@ static void test_commands(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    if (!zmq_has("curve"))
+    if (!zmq_has("curve") || dist_keys_setup() != 0 || workdir_create("zkcar-auth") != 0)
         return -1;
-    for (int i = 0; i < NKEYS; i++) {
-        memset(keys[i], 0, 32);
-        keys[i][0] = 0x42;
-        keys[i][31] = (uint8_t)(i + 7);
-        if (zk_sig_seckey_address(addrs[i], NULL, keys[i]) != ZK_OK)
-            return -1;
-    }
-    zk_eip712_domain_zkcar(&domain, CHAIN_ID, bridge);
-    params = prv_stark_params_default;
-    params.log_blowup = 3;
-    params.num_queries = 80;
-    params.grinding_bits = 0;
     zk_log_set_level(ZK_LOG_WARN);
-    workdir = strdup("/tmp/zkcar-auth-XXXXXX");
-    if (workdir == NULL || mkdtemp(workdir) == NULL)
-        return -1;
     signal(SIGPIPE, SIG_IGN);
-    return 0;
-}
-
-static int kill_leftovers(void **state)
-{
-    (void)state;
-    for (int i = 0; i < nspawned; i++) {
-        if (waitpid(spawned[i], NULL, WNOHANG) == 0) {
-            kill(spawned[i], SIGKILL);
-            waitpid(spawned[i], NULL, 0);
-        }
-    }
-    nspawned = 0;
     return 0;
 }
 
 static int group_teardown(void **state)
 {
-    kill_leftovers(state);
-    DIR *dir = opendir(workdir);
-    if (dir) {
-        struct dirent *ent;
-        while ((ent = readdir(dir)) != NULL) {
-            if (ent->d_name[0] == '.')
-                continue;
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", workdir, ent->d_name);
-            unlink(path);
-        }
-        closedir(dir);
-    }
-    rmdir(workdir);
-    free(workdir);
+    (void)state;
+    workdir_remove();
     return 0;
 }
 
