@@ -479,32 +479,37 @@ static void zap_handle(sc_dist *d)
 
 /* Handshakes that failed before any ZAP request (a wrong server key, a
  * worker without CURVE): counted and logged from the ROUTER's monitor. */
+bool sc_dist_monitor_next(void *mon, uint16_t *event, uint32_t *value)
+{
+    zmq_msg_t ev;
+    zmq_msg_init(&ev);
+    if (zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&ev);
+        return false;
+    }
+    *event = 0;
+    *value = 0;
+    if (zmq_msg_size(&ev) == 6) {
+        memcpy(event, zmq_msg_data(&ev), 2);
+        memcpy(value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+    }
+    int more = zmq_msg_more(&ev);
+    zmq_msg_close(&ev);
+    while (more) { /* the endpoint: the caller knows it */
+        zmq_msg_init(&ev);
+        more = zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+    }
+    return true;
+}
+
 static void monitor_handle(sc_dist *d)
 {
     for (int budget = 0; budget < 64; budget++) {
-        zmq_msg_t ev, ep;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, d->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
+        uint16_t event;
+        uint32_t value;
+        if (!sc_dist_monitor_next(d->mon, &event, &value))
             return;
-        }
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (zmq_msg_size(&ev) == 6) {
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
-        }
-        int more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        while (more) { /* the endpoint: our own */
-            zmq_msg_init(&ep);
-            if (zmq_msg_recv(&ep, d->mon, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&ep);
-                break;
-            }
-            more = zmq_msg_more(&ep);
-            zmq_msg_close(&ep);
-        }
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
             const char *why = event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                                   ? "the connection ended during the CURVE handshake"

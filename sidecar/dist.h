@@ -167,6 +167,13 @@ typedef struct sc_dist_stats {
 
 typedef struct sc_dist sc_dist;
 
+/* Reads one event from a ZeroMQ socket monitor (`mon`, a PAIR connected to
+ * zmq_socket_monitor's endpoint) without blocking: its event number and
+ * value (0 when the frame is not the 6-byte event header); the endpoint
+ * frame that follows is read and dropped. False when nothing is pending.
+ * For the CURVE handshake failures of the dispatcher and the worker. */
+bool sc_dist_monitor_next(void *mon, uint16_t *event, uint32_t *value);
+
 /* Validates `cfg` (copied) and binds the endpoint. ZK_ERR_USAGE for a bad
  * value (a CURVE key that is not 40 Z85 characters, an allow file without a
  * key or that does not load) or an endpoint that cannot be bound (the reason

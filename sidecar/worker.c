@@ -414,25 +414,10 @@ static int on_frame(session *s, worker_state *ws, const uint8_t *buf, size_t len
 static void monitor_handle(session *s)
 {
     for (int budget = 0; budget < 64; budget++) {
-        zmq_msg_t ev;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, s->mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
+        uint16_t event;
+        uint32_t value;
+        if (!sc_dist_monitor_next(s->mon, &event, &value))
             return;
-        }
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (zmq_msg_size(&ev) == 6) {
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
-        }
-        int more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        while (more) { /* the endpoint: we know it */
-            zmq_msg_init(&ev);
-            more = zmq_msg_recv(&ev, s->mon, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&ev);
-            zmq_msg_close(&ev);
-        }
         const char *why = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                               ? "the dispatcher refused this worker's key (is it in the --workers-allow file?)"
                           : event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
