@@ -22,6 +22,19 @@ static void pack_bin(msgpack_packer *pk, const uint8_t *b, size_t n)
     msgpack_pack_bin_body(pk, b, n);
 }
 
+/* The 8 fields of a deposit, as DEPOSIT, SEEN and REORGED carry them. */
+static void pack_deposit(msgpack_packer *pk, const l1w_deposit *d)
+{
+    msgpack_pack_uint64(pk, d->deposit_id);
+    pack_bin(pk, d->from, 20);
+    pack_bin(pk, d->to, 20);
+    msgpack_pack_uint64(pk, d->amount_gwei);
+    msgpack_pack_uint64(pk, d->block_number);
+    pack_bin(pk, d->block_hash, 32);
+    pack_bin(pk, d->tx_hash, 32);
+    msgpack_pack_uint64(pk, d->log_index);
+}
+
 zk_err l1w_msg_encode(uint8_t *buf, size_t cap, size_t *len, const l1w_msg *m)
 {
     zk_mp_sink w = { .p = buf, .cap = cap };
@@ -49,36 +62,19 @@ zk_err l1w_msg_encode(uint8_t *buf, size_t cap, size_t *len, const l1w_msg *m)
         msgpack_pack_uint64(&pk, m->stream_id);
         msgpack_pack_uint64(&pk, m->seq);
         break;
-    case L1W_MSG_DEPOSIT: {
-        const l1w_deposit *d = &m->record.deposit;
+    case L1W_MSG_DEPOSIT:
+        /* [type, seq, deposit...]; SEEN and REORGED are the same without seq */
         msgpack_pack_array(&pk, 10);
         msgpack_pack_uint64(&pk, m->type);
         msgpack_pack_uint64(&pk, m->record.seq);
-        msgpack_pack_uint64(&pk, d->deposit_id);
-        pack_bin(&pk, d->from, 20);
-        pack_bin(&pk, d->to, 20);
-        msgpack_pack_uint64(&pk, d->amount_gwei);
-        msgpack_pack_uint64(&pk, d->block_number);
-        pack_bin(&pk, d->block_hash, 32);
-        pack_bin(&pk, d->tx_hash, 32);
-        msgpack_pack_uint64(&pk, d->log_index);
+        pack_deposit(&pk, &m->record.deposit);
         break;
-    }
     case L1W_MSG_SEEN:
-    case L1W_MSG_REORGED: {
-        const l1w_deposit *d = &m->record.deposit;
+    case L1W_MSG_REORGED:
         msgpack_pack_array(&pk, 9);
         msgpack_pack_uint64(&pk, m->type);
-        msgpack_pack_uint64(&pk, d->deposit_id);
-        pack_bin(&pk, d->from, 20);
-        pack_bin(&pk, d->to, 20);
-        msgpack_pack_uint64(&pk, d->amount_gwei);
-        msgpack_pack_uint64(&pk, d->block_number);
-        pack_bin(&pk, d->block_hash, 32);
-        pack_bin(&pk, d->tx_hash, 32);
-        msgpack_pack_uint64(&pk, d->log_index);
+        pack_deposit(&pk, &m->record.deposit);
         break;
-    }
     case L1W_MSG_STATUS:
         msgpack_pack_array(&pk, 4);
         msgpack_pack_uint64(&pk, m->type);
@@ -126,6 +122,23 @@ static zk_err get_bin(uint8_t *out, size_t n, zk_error_detail *err, const zk_mp_
 }
 
 #define MSG_ELEMENTS_MAX 10
+/* The 8 fields of a deposit from e[0..8) (pack_deposit's order), amount in 1..2^63-1. */
+static zk_err get_deposit(l1w_deposit *d, zk_error_detail *err, const zk_mp_item *e)
+{
+    zk_err rc;
+    if ((rc = get_u64(&d->deposit_id, err, &e[0], "deposit id")) == ZK_OK
+        && (rc = get_bin(d->from, 20, err, &e[1], "from")) == ZK_OK
+        && (rc = get_bin(d->to, 20, err, &e[2], "to")) == ZK_OK
+        && (rc = get_u64(&d->amount_gwei, err, &e[3], "amount")) == ZK_OK
+        && (rc = get_u64(&d->block_number, err, &e[4], "block number")) == ZK_OK
+        && (rc = get_bin(d->block_hash, 32, err, &e[5], "block hash")) == ZK_OK
+        && (rc = get_bin(d->tx_hash, 32, err, &e[6], "tx hash")) == ZK_OK)
+        rc = get_u64(&d->log_index, err, &e[7], "log index");
+    if (rc == ZK_OK && (d->amount_gwei == 0 || d->amount_gwei >> 63))
+        rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "deposit with amount outside 1..2^63-1");
+    return rc;
+}
+
 static const uint32_t msg_sizes[] = { 0, 5, 3, 4, 10, 4, 3, 9, 9 };
 _Static_assert(sizeof msg_sizes / sizeof msg_sizes[0] == L1W_MSG_REORGED + 1, "a size for every type");
 
@@ -167,36 +180,16 @@ zk_err l1w_msg_decode(l1w_msg *m, zk_error_detail *err, const uint8_t *buf, size
             && (rc = get_u64(&m->stream_id, err, &e[2], "stream id")) == ZK_OK)
             rc = get_u64(&m->seq, err, &e[3], "last seq");
         break;
-    case L1W_MSG_DEPOSIT: {
-        l1w_deposit *d = &m->record.deposit;
-        if ((rc = get_u64(&m->record.seq, err, &e[1], "seq")) == ZK_OK
-            && (rc = get_u64(&d->deposit_id, err, &e[2], "deposit id")) == ZK_OK
-            && (rc = get_bin(d->from, 20, err, &e[3], "from")) == ZK_OK
-            && (rc = get_bin(d->to, 20, err, &e[4], "to")) == ZK_OK
-            && (rc = get_u64(&d->amount_gwei, err, &e[5], "amount")) == ZK_OK
-            && (rc = get_u64(&d->block_number, err, &e[6], "block number")) == ZK_OK
-            && (rc = get_bin(d->block_hash, 32, err, &e[7], "block hash")) == ZK_OK
-            && (rc = get_bin(d->tx_hash, 32, err, &e[8], "tx hash")) == ZK_OK)
-            rc = get_u64(&d->log_index, err, &e[9], "log index");
-        if (rc == ZK_OK && (m->record.seq == 0 || d->amount_gwei == 0 || d->amount_gwei >> 63))
-            rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "deposit record with seq 0 or amount outside 1..2^63-1");
+    case L1W_MSG_DEPOSIT:
+        if ((rc = get_u64(&m->record.seq, err, &e[1], "seq")) == ZK_OK)
+            rc = get_deposit(&m->record.deposit, err, &e[2]);
+        if (rc == ZK_OK && m->record.seq == 0)
+            rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "deposit record with seq 0");
         break;
-    }
     case L1W_MSG_SEEN:
-    case L1W_MSG_REORGED: {
-        l1w_deposit *d = &m->record.deposit;
-        if ((rc = get_u64(&d->deposit_id, err, &e[1], "deposit id")) == ZK_OK
-            && (rc = get_bin(d->from, 20, err, &e[2], "from")) == ZK_OK
-            && (rc = get_bin(d->to, 20, err, &e[3], "to")) == ZK_OK
-            && (rc = get_u64(&d->amount_gwei, err, &e[4], "amount")) == ZK_OK
-            && (rc = get_u64(&d->block_number, err, &e[5], "block number")) == ZK_OK
-            && (rc = get_bin(d->block_hash, 32, err, &e[6], "block hash")) == ZK_OK
-            && (rc = get_bin(d->tx_hash, 32, err, &e[7], "tx hash")) == ZK_OK)
-            rc = get_u64(&d->log_index, err, &e[8], "log index");
-        if (rc == ZK_OK && (d->amount_gwei == 0 || d->amount_gwei >> 63))
-            rc = zk_error_set(err, ZK_ERR_STREAM_PROTOCOL, "seen or reorged deposit with amount outside 1..2^63-1");
+    case L1W_MSG_REORGED:
+        rc = get_deposit(&m->record.deposit, err, &e[1]);
         break;
-    }
     case L1W_MSG_STATUS:
         if ((rc = get_u64(&m->head, err, &e[1], "head")) == ZK_OK
             && (rc = get_u64(&m->confirmed, err, &e[2], "confirmed")) == ZK_OK)
