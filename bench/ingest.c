@@ -33,7 +33,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,6 +52,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "common/file.h"
 #include "common/hex.h"
 #include "common/keccak.h"
 #include "common/log.h"
@@ -79,15 +79,6 @@ typedef struct bench_node {
     uint8_t (*addrs)[20];
 } bench_node;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void bench_node_close(bench_node *b)
 {
     if (b->api != NULL)
@@ -100,7 +91,7 @@ static void bench_node_close(bench_node *b)
         char name[128];
         if (ipc_region_name(name, sizeof name, b->dir) == ZK_OK)
             shm_unlink(name);
-        nftw(b->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        zk_file_remove_tree(b->dir);
     }
     free(b->keys);
     free(b->addrs);

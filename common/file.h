@@ -1,5 +1,6 @@
 /*
- * common/file.h — whole-file reads with a cap, and durable whole-file writes.
+ * common/file.h — whole-file reads with a cap, durable whole-file writes, and
+ * removing a directory tree.
  */
 #ifndef ZKCAR_COMMON_FILE_H
 #define ZKCAR_COMMON_FILE_H
@@ -23,5 +24,10 @@ zk_err zk_file_read(const char *path, size_t cap, uint8_t **out, size_t *len,
  * as it was. ZK_ERR_IO with the failing step in `err`. */
 zk_err zk_file_replace(const char *dir, const char *name, const uint8_t *data, size_t len,
                        zk_error_detail *err) ZK_MUST_CHECK;
+
+/* Removes `path` and everything below it (symbolic links are removed, not
+ * followed). Best effort, for temporary directories: what cannot be removed
+ * stays. Thread-safe (nftw keeps no state between calls). */
+void zk_file_remove_tree(const char *path);
 
 #endif

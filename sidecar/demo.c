@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -32,6 +31,7 @@
 
 #include "common/config.h"
 #include "common/eip712.h"
+#include "common/file.h"
 #include "common/hex.h"
 #include "common/keccak.h"
 #include "common/sig.h"
@@ -566,15 +566,6 @@ static bool summary(demo *d)
     return ok;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* ---- main ----------------------------------------------------------------------- */
 
 static void usage_text(void)
@@ -857,7 +848,7 @@ cleanup:
             char region[64];
             if (ipc_region_name(region, sizeof region, d->data_dir) == ZK_OK)
                 shm_unlink(region);
-            nftw(d->data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            zk_file_remove_tree(d->data_dir);
         }
         free(d);
     }

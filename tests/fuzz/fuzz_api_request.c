@@ -7,7 +7,6 @@
  *
  * A fuzzed transaction that passes every check would be accepted and made
  * durable like any other; that is the node working, not a finding. */
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "common/file.h"
 #include "common/keccak.h"
 #include "common/log.h"
 #include "common/sig.h"
@@ -28,15 +28,6 @@ static sc_node *g_node;
 static sc_api *g_api;
 static char g_dir[] = "/tmp/zkcar-fuzz-api-XXXXXX";
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* At exit: stop the node, remove its region and data directory. */
 static void cleanup(void)
 {
@@ -46,7 +37,7 @@ static void cleanup(void)
     char name[128];
     if (ipc_region_name(name, sizeof name, g_dir) == ZK_OK)
         shm_unlink(name);
-    nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    zk_file_remove_tree(g_dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

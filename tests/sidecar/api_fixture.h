@@ -16,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <ftw.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -28,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/hex.h"
 #include "common/keccak.h"
 #include "common/log.h"
@@ -60,12 +60,6 @@ typedef struct tnode {
 
 static uint8_t g_bridge[20];
 static zk_eip712_domain g_domain;
-
-static inline int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    remove(path);
-    return 0;
-}
 
 static inline void key_for(uint8_t key[32], uint8_t addr[20], uint64_t seed)
 {
@@ -153,7 +147,7 @@ static inline void tnode_close(tnode *t)
     char name[128];
     if (ipc_region_name(name, sizeof name, t->dir) == ZK_OK)
         shm_unlink(name);
-    nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    zk_file_remove_tree(t->dir);
     memset(t, 0, sizeof *t);
 }
 
