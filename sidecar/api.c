@@ -549,6 +549,17 @@ static int m_status(sc_api *a, struct json_object *params, struct json_object **
 
 /* ---- requests --------------------------------------------------------------------- */
 
+/* {"code": e->code, "message": e->message}; NULL when out of memory. */
+static struct json_object *error_object(const rpc_error *e)
+{
+    struct json_object *err = json_object_new_object();
+    if (err != NULL) {
+        put(err, "code", json_object_new_int(e->code));
+        put(err, "message", json_object_new_string(e->message));
+    }
+    return err;
+}
+
 /* {"jsonrpc":"2.0","id":id,"result"|"error":...}; takes ownership of
  * `result`; `id` is borrowed (its reference count is raised). */
 static struct json_object *response(struct json_object *id, struct json_object *result, const rpc_error *e)
@@ -560,20 +571,12 @@ static struct json_object *response(struct json_object *id, struct json_object *
     }
     put(o, "jsonrpc", json_object_new_string("2.0"));
     put(o, "id", json_object_get(id));
-    if (e != NULL) {
-        struct json_object *err = json_object_new_object();
-        if (err != NULL) {
-            put(err, "code", json_object_new_int(e->code));
-            put(err, "message", json_object_new_string(e->message));
-        }
-        put(o, "error", err);
-    } else {
+    if (e != NULL)
+        put(o, "error", error_object(e));
+    else
         put(o, "result", result);
-    }
     return o;
 }
-
-static void count_error(sc_api *a, int code);
 
 static struct json_object *error_response(sc_api *a, struct json_object *id, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -863,14 +866,11 @@ static zk_err call_finish(api_call *call, char **out, size_t *out_len)
                ZKF_STR("error", zk_strerror(p->rc)), ZKF_END);
         if (p->reply == NULL)
             continue;
-        struct json_object *err = json_object_new_object();
+        rpc_error e;
+        fail(&e, code, "%s: the transaction could not be made durable (%s)", code_text(code), zk_strerror(p->rc));
+        struct json_object *err = error_object(&e);
         if (err == NULL)
             return ZK_ERR_NOMEM;
-        char msg[API_MESSAGE_MAX];
-        snprintf(msg, sizeof msg, "%s: the transaction could not be made durable (%s)", code_text(code),
-                 zk_strerror(p->rc));
-        put(err, "code", json_object_new_int(code));
-        put(err, "message", json_object_new_string(msg));
         json_object_object_del(p->reply, "result");
         put(p->reply, "error", err);
     }
