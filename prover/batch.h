@@ -51,10 +51,17 @@
 #define PRV_BATCH_PUBLIC_MAGIC "ZKBD"
 #define PRV_BATCH_JOB_MAGIC "ZKBJ"
 #define PRV_BATCH_ARTIFACT_MAGIC "ZKBA"
-#define PRV_BATCH_FORMAT_VERSION 1
+#define PRV_BATCH_FORMAT_VERSION 1         /* public data and artifact */
+/* The job: version 2 writes a sibling that is an empty subtree as one bit
+ * of a mask instead of 32 bytes (most of a path, in a sparse tree);
+ * version 1 (every sibling written out) is still read, so that the jobs
+ * of batches sealed before an upgrade are proven after it. */
+#define PRV_BATCH_JOB_VERSION 2
 #define PRV_BATCH_PUBLIC_HEADER_BYTES 160  /* fixed part of the public data */
 #define PRV_BATCH_OP_MAX_BYTES 134         /* largest encoded operation (a transfer) */
-#define PRV_BATCH_UPDATE_BYTES 1060        /* one encoded leaf update */
+#define PRV_BATCH_UPDATE_V1_BYTES 1060     /* one leaf update in a version-1 job */
+#define PRV_BATCH_UPDATE_MIN_BYTES 40      /* one leaf update in a version-2 job: every sibling empty */
+#define PRV_BATCH_UPDATE_BYTES 1064        /* ... no sibling empty: the most one update takes */
 #define PRV_BATCH_PUBLIC_MAX_BYTES \
     ((size_t)PRV_BATCH_PUBLIC_HEADER_BYTES + (size_t)PRV_BATCH_MAX_OPS * PRV_BATCH_OP_MAX_BYTES)
 #define PRV_BATCH_MAX_UPDATES (2u * PRV_BATCH_MAX_OPS + 1u)

@@ -9,6 +9,7 @@
 #include "common/endian.h"
 #include "common/keccak.h"
 #include "common/tx.h"
+#include "prover/airs/batch.h"
 #include "prover/batch.h"
 
 #define AMOUNT_LIMIT (UINT64_C(1) << 63) /* amount, fee, amount + fee, balances stay below */
@@ -18,7 +19,7 @@
 #define OP_WITHDRAW_BYTES 130
 
 _Static_assert(OP_TRANSFER_BYTES == PRV_BATCH_OP_MAX_BYTES, "largest operation");
-_Static_assert(4 + PRV_BATCH_ADDRESS + 8 + 4 + PRV_BATCH_TREE_DEPTH * PRV_BATCH_DIGEST * 8 == PRV_BATCH_UPDATE_BYTES,
+_Static_assert(4 + PRV_BATCH_ADDRESS + 8 + 4 + PRV_BATCH_TREE_DEPTH * PRV_BATCH_DIGEST * 8 == PRV_BATCH_UPDATE_V1_BYTES,
                "leaf update size");
 
 /* ---- byte writer and reader ------------------------------------------------- */
@@ -101,26 +102,33 @@ static rbuf reader(const uint8_t *buf, size_t len)
     return (rbuf){ buf ? buf : none, len, 0 };
 }
 
-static zk_err file_header_get(rbuf *r, const char *magic, const char *what, zk_error_detail *err)
+/* Reads the header; accepts versions first .. last and stores the one read
+ * in *version. */
+static zk_err file_header_get(rbuf *r, const char *magic, const char *what, uint16_t first, uint16_t last,
+                              uint16_t *version, zk_error_detail *err)
 {
     uint8_t m[4];
-    uint16_t version, reserved;
-    if (!get_bytes(r, m, 4) || !get16(r, &version) || !get16(r, &reserved))
+    uint16_t reserved;
+    if (!get_bytes(r, m, 4) || !get16(r, version) || !get16(r, &reserved))
         return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "%s: %zu bytes, shorter than its header", what, r->len);
     if (memcmp(m, magic, 4) != 0)
         return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "%s: wrong magic", what);
-    if (version != PRV_BATCH_FORMAT_VERSION)
-        return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "%s: version %u, this build reads %u", what,
-                            (unsigned)version, (unsigned)PRV_BATCH_FORMAT_VERSION);
+    if (*version < first || *version > last) {
+        if (first == last)
+            return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "%s: version %u, this build reads %u", what,
+                                (unsigned)*version, (unsigned)last);
+        return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "%s: version %u, this build reads %u to %u", what,
+                            (unsigned)*version, (unsigned)first, (unsigned)last);
+    }
     if (reserved != 0)
         return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "%s: reserved header bits set", what);
     return ZK_OK;
 }
 
-static void file_header_put(wbuf *w, const char *magic)
+static void file_header_put(wbuf *w, const char *magic, uint16_t version)
 {
     put_bytes(w, magic, 4);
-    put16(w, PRV_BATCH_FORMAT_VERSION);
+    put16(w, version);
     put16(w, 0);
 }
 
@@ -396,7 +404,7 @@ static size_t public_size(const prv_batch_public *pub)
 
 static void public_put(wbuf *w, const prv_batch_public *pub)
 {
-    file_header_put(w, PRV_BATCH_PUBLIC_MAGIC);
+    file_header_put(w, PRV_BATCH_PUBLIC_MAGIC, PRV_BATCH_FORMAT_VERSION);
     put64(w, pub->chain_id);
     put_bytes(w, pub->bridge, PRV_BATCH_ADDRESS);
     put64(w, pub->number);
@@ -470,7 +478,9 @@ static zk_err public_get(prv_batch_public *pub, rbuf *outer, size_t len, zk_erro
     if (len > PRV_BATCH_PUBLIC_MAX_BYTES)
         return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "public data: %zu bytes, above the cap %zu", len,
                             (size_t)PRV_BATCH_PUBLIC_MAX_BYTES);
-    zk_err rc = file_header_get(&r, PRV_BATCH_PUBLIC_MAGIC, "public data", err);
+    uint16_t version;
+    zk_err rc = file_header_get(&r, PRV_BATCH_PUBLIC_MAGIC, "public data", PRV_BATCH_FORMAT_VERSION,
+                                PRV_BATCH_FORMAT_VERSION, &version, err);
     if (rc != ZK_OK)
         return rc;
     bool ok = get64(&r, &pub->chain_id) && get_bytes(&r, pub->bridge, PRV_BATCH_ADDRESS) && get64(&r, &pub->number);
@@ -565,6 +575,19 @@ zk_err prv_batch_public_hash(const prv_batch_public *pub, uint8_t out[32])
 
 /* ---- the proving job ------------------------------------------------------------- */
 
+/* Bit l of the mask of a version-2 update: sibling l is the empty subtree
+ * of height l, and is not written. */
+static uint32_t empty_mask(const prv_batch_update *up)
+{
+    uint32_t mask = 0;
+    for (unsigned l = 0; l < PRV_BATCH_TREE_DEPTH; l++)
+        if (memcmp(up->siblings[l], prv_batch_empty_hash(l), sizeof up->siblings[l]) == 0)
+            mask |= UINT32_C(1) << l;
+    return mask;
+}
+
+static size_t popcount32(uint32_t v) { return (size_t)__builtin_popcount(v); }
+
 zk_err prv_batch_job_encode(const prv_batch_job *job, uint8_t **out, size_t *len)
 {
     *out = NULL;
@@ -573,20 +596,30 @@ zk_err prv_batch_job_encode(const prv_batch_job *job, uint8_t **out, size_t *len
     if (pn == 0 || job->nupdates != prv_batch_count_updates(&job->pub) ||
         (job->nupdates > 0 && job->updates == NULL))
         return ZK_ERR_BAD_VALUE;
+    _Static_assert(PRV_BATCH_TREE_DEPTH == 32, "one u32 mask bit per level");
+    uint32_t *masks = malloc((job->nupdates ? job->nupdates : 1) * sizeof *masks);
+    if (masks == NULL)
+        return ZK_ERR_NOMEM;
+    size_t n = FILE_HEADER + 4 + pn + 4;
     for (uint32_t u = 0; u < job->nupdates; u++) {
         const prv_batch_update *up = &job->updates[u];
-        if (up->old_balance >= AMOUNT_LIMIT)
-            return ZK_ERR_BAD_VALUE;
-        for (int l = 0; l < PRV_BATCH_TREE_DEPTH; l++)
+        bool ok = up->old_balance < AMOUNT_LIMIT;
+        for (int l = 0; ok && l < PRV_BATCH_TREE_DEPTH; l++)
             for (int k = 0; k < PRV_BATCH_DIGEST; k++)
-                if (up->siblings[l][k] >= PRV_GL_P)
-                    return ZK_ERR_BAD_VALUE;
+                ok = ok && up->siblings[l][k] < PRV_GL_P;
+        if (!ok) {
+            free(masks);
+            return ZK_ERR_BAD_VALUE;
+        }
+        masks[u] = empty_mask(up);
+        n += PRV_BATCH_UPDATE_BYTES - popcount32(masks[u]) * PRV_BATCH_DIGEST * 8;
     }
-    size_t n = FILE_HEADER + 4 + pn + 4 + (size_t)job->nupdates * PRV_BATCH_UPDATE_BYTES;
     wbuf w = { malloc(n), 0 };
-    if (w.p == NULL)
+    if (w.p == NULL) {
+        free(masks);
         return ZK_ERR_NOMEM;
-    file_header_put(&w, PRV_BATCH_JOB_MAGIC);
+    }
+    file_header_put(&w, PRV_BATCH_JOB_MAGIC, PRV_BATCH_JOB_VERSION);
     put32(&w, (uint32_t)pn);
     public_put(&w, &job->pub);
     put32(&w, job->nupdates);
@@ -596,15 +629,43 @@ zk_err prv_batch_job_encode(const prv_batch_job *job, uint8_t **out, size_t *len
         put_bytes(&w, up->old_address, PRV_BATCH_ADDRESS);
         put64(&w, up->old_balance);
         put32(&w, up->old_nonce);
+        put32(&w, masks[u]);
         for (int l = 0; l < PRV_BATCH_TREE_DEPTH; l++)
-            for (int k = 0; k < PRV_BATCH_DIGEST; k++)
-                put64(&w, up->siblings[l][k]);
+            if (!(masks[u] >> l & 1))
+                for (int k = 0; k < PRV_BATCH_DIGEST; k++)
+                    put64(&w, up->siblings[l][k]);
     }
+    free(masks);
     if (w.off != n)
         ZK_PANIC("job size mismatch");
     *out = w.p;
     *len = n;
     return ZK_OK;
+}
+
+/* One leaf update of a job of `version`; false when malformed. A version-2
+ * update is canonical: a sibling equal to its level's empty hash must be
+ * given by the mask, never written out. */
+static bool update_get(rbuf *r, uint16_t version, prv_batch_update *up)
+{
+    if (!get32(r, &up->id) || !get_bytes(r, up->old_address, PRV_BATCH_ADDRESS) || !get64(r, &up->old_balance) ||
+        !get32(r, &up->old_nonce) || up->old_balance >= AMOUNT_LIMIT)
+        return false;
+    uint32_t mask = 0;
+    if (version >= 2 && !get32(r, &mask))
+        return false;
+    for (unsigned l = 0; l < PRV_BATCH_TREE_DEPTH; l++) {
+        if (mask >> l & 1) {
+            memcpy(up->siblings[l], prv_batch_empty_hash(l), sizeof up->siblings[l]);
+            continue;
+        }
+        for (int k = 0; k < PRV_BATCH_DIGEST; k++)
+            if (!get_gl(r, &up->siblings[l][k]))
+                return false;
+        if (version >= 2 && memcmp(up->siblings[l], prv_batch_empty_hash(l), sizeof up->siblings[l]) == 0)
+            return false;
+    }
+    return true;
 }
 
 zk_err prv_batch_job_decode(prv_batch_job *job, zk_error_detail *err, const uint8_t *buf, size_t len)
@@ -614,7 +675,8 @@ zk_err prv_batch_job_decode(prv_batch_job *job, zk_error_detail *err, const uint
         return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "job: %zu bytes, above the cap %zu", len,
                             (size_t)PRV_BATCH_JOB_MAX_BYTES);
     rbuf r = reader(buf, len);
-    zk_err rc = file_header_get(&r, PRV_BATCH_JOB_MAGIC, "job", err);
+    uint16_t version;
+    zk_err rc = file_header_get(&r, PRV_BATCH_JOB_MAGIC, "job", 1, PRV_BATCH_JOB_VERSION, &version, err);
     if (rc != ZK_OK)
         return rc;
     uint32_t pn;
@@ -633,9 +695,13 @@ zk_err prv_batch_job_decode(prv_batch_job *job, zk_error_detail *err, const uint
         rc = zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "job: %u leaf updates, the operations imply %u", nup, want);
         goto fail;
     }
-    if ((r.len - r.off) / PRV_BATCH_UPDATE_BYTES != nup || (r.len - r.off) % PRV_BATCH_UPDATE_BYTES != 0) {
-        rc = zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "job: %zu bytes left for %u leaf updates of %u bytes",
-                          r.len - r.off, nup, (unsigned)PRV_BATCH_UPDATE_BYTES);
+    /* Checked before allocating for them: the bytes left hold nup updates. */
+    size_t left = r.len - r.off;
+    bool fits = version == 1 ? left % PRV_BATCH_UPDATE_V1_BYTES == 0 && left / PRV_BATCH_UPDATE_V1_BYTES == nup
+                             : left / PRV_BATCH_UPDATE_MIN_BYTES >= nup && left / PRV_BATCH_UPDATE_BYTES <= nup;
+    if (!fits) {
+        rc = zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "job: %zu bytes left for %u leaf updates (version %u)", left,
+                          nup, (unsigned)version);
         goto fail;
     }
     job->updates = calloc(nup ? nup : 1, sizeof *job->updates);
@@ -645,17 +711,17 @@ zk_err prv_batch_job_decode(prv_batch_job *job, zk_error_detail *err, const uint
     }
     job->nupdates = nup;
     for (uint32_t u = 0; u < nup; u++) {
-        prv_batch_update *up = &job->updates[u];
-        bool ok = get32(&r, &up->id) && get_bytes(&r, up->old_address, PRV_BATCH_ADDRESS) &&
-                  get64(&r, &up->old_balance) && get32(&r, &up->old_nonce) && up->old_balance < AMOUNT_LIMIT;
-        for (int l = 0; ok && l < PRV_BATCH_TREE_DEPTH; l++)
-            for (int k = 0; ok && k < PRV_BATCH_DIGEST; k++)
-                ok = get_gl(&r, &up->siblings[l][k]);
-        if (!ok) {
+        if (!update_get(&r, version, &job->updates[u])) {
             rc = zk_error_set(err, ZK_ERR_BATCH_MALFORMED,
-                              "job: leaf update %u has a balance of 2^63 or more or a sibling word not below p", u);
+                              "job: leaf update %u is truncated, has a balance of 2^63 or more, a sibling word not "
+                              "below p, or an empty subtree written out",
+                              u);
             goto fail;
         }
+    }
+    if (r.off != r.len) {
+        rc = zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "job: %zu bytes after the last leaf update", r.len - r.off);
+        goto fail;
     }
     return ZK_OK;
 fail:
@@ -687,7 +753,7 @@ zk_err prv_batch_artifact_encode(const prv_batch_public *pub, const uint8_t *pro
     wbuf w = { malloc(n), 0 };
     if (w.p == NULL)
         return ZK_ERR_NOMEM;
-    file_header_put(&w, PRV_BATCH_ARTIFACT_MAGIC);
+    file_header_put(&w, PRV_BATCH_ARTIFACT_MAGIC, PRV_BATCH_FORMAT_VERSION);
     put32(&w, (uint32_t)pn);
     size_t pub_off = w.off;
     public_put(&w, pub);
@@ -710,7 +776,9 @@ zk_err prv_batch_artifact_decode(prv_batch_artifact *a, zk_error_detail *err, co
         return zk_error_set(err, ZK_ERR_BATCH_MALFORMED, "artifact: %zu bytes, above the cap %zu", len,
                             (size_t)PRV_BATCH_ARTIFACT_MAX_BYTES);
     rbuf r = reader(buf, len);
-    zk_err rc = file_header_get(&r, PRV_BATCH_ARTIFACT_MAGIC, "artifact", err);
+    uint16_t version;
+    zk_err rc = file_header_get(&r, PRV_BATCH_ARTIFACT_MAGIC, "artifact", PRV_BATCH_FORMAT_VERSION,
+                                PRV_BATCH_FORMAT_VERSION, &version, err);
     if (rc != ZK_OK)
         return rc;
     uint32_t pn, proof_len;

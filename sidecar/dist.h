@@ -46,7 +46,7 @@
 #include "common/error.h"
 #include "prover/stark.h"
 
-#define SC_DIST_VERSION 1                        /* protocol version spoken here */
+#define SC_DIST_VERSION 2                        /* protocol version spoken here (2: JOBs carry version-2 jobs) */
 #define SC_DIST_JOB_MAX ((size_t)256 << 20)      /* largest job payload (an encoded prv_batch_job) */
 #define SC_DIST_PROOF_MAX ((size_t)64 << 20)     /* largest proof payload (= the proof decoder's cap) */
 #define SC_DIST_CONTROL_MAX 512                  /* largest message without its payload, bytes */

@@ -16,6 +16,7 @@
 #include "common/keccak.h"
 #include "common/sig.h"
 #include "common/tx.h"
+#include "prover/airs/batch.h"
 #include "prover/batch.h"
 
 #define CHAIN_ID 31337
@@ -383,13 +384,16 @@ static void test_job_encoding(void **state)
         assert_null(back.pub.ops);
     }
     /* Bytes that must not change: magic, version, the public data's length,
-     * the update count, a balance's top bit, a sibling word above p. */
+     * the update count, a balance's top bit, the empty-sibling mask, a
+     * sibling word above p. */
     size_t up0 = 12 + pub_len + 4;
     struct { size_t off; uint8_t val; } bad[] = {
-        { 0, 'Q' }, { 4, 3 }, { 6, 1 }, { 8, (uint8_t)(enc[8] ^ 1) },
+        { 0, 'Q' }, { 4, 3 }, { 4, 0 }, { 6, 1 }, { 8, (uint8_t)(enc[8] ^ 1) },
         { 12 + pub_len, (uint8_t)(enc[12 + pub_len] ^ 1) },  /* update count */
         { up0 + 4 + 20 + 7, 0xff },                          /* balance 2^63 - 1 -> above */
-        { up0 + 36, 1 },                                     /* sibling p - 1 -> p */
+        { up0 + 36, 1 },                                     /* a mask bit with the sibling still there */
+        { up0 + 39, 0x80 },                                  /* the top level's mask bit */
+        { up0 + 40, 1 },                                     /* sibling p - 1 -> p */
         { len - 4, 0xff },                                   /* last sibling word -> above p */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -412,6 +416,118 @@ static void test_job_encoding(void **state)
     job.updates[2].siblings[5][1] = 0;
     job.updates[1].old_balance = UINT64_C(1) << 63;
     assert_int_equal(prv_batch_job_encode(&job, &enc, &len), ZK_ERR_BAD_VALUE);
+    free(job.updates);
+}
+
+/* The version-1 encoding of a job (every sibling written out, no mask), as
+ * binaries before version 2 wrote it. */
+static uint8_t *encode_v1(const prv_batch_job *job, size_t *len)
+{
+    uint8_t *pub = NULL;
+    size_t pn = 0;
+    if (prv_batch_public_encode(&job->pub, &pub, &pn) != ZK_OK)
+        abort();
+    *len = 8 + 4 + pn + 4 + (size_t)job->nupdates * PRV_BATCH_UPDATE_V1_BYTES;
+    uint8_t *b = malloc(*len), *w = b;
+    if (b == NULL)
+        abort();
+    memcpy(w, "ZKBJ\1\0\0\0", 8);
+    w += 8;
+    zk_le_put32(w, (uint32_t)pn);
+    memcpy(w + 4, pub, pn);
+    w += 4 + pn;
+    zk_le_put32(w, job->nupdates);
+    w += 4;
+    for (uint32_t u = 0; u < job->nupdates; u++) {
+        const prv_batch_update *up = &job->updates[u];
+        zk_le_put32(w, up->id);
+        memcpy(w + 4, up->old_address, 20);
+        zk_le_put64(w + 24, up->old_balance);
+        zk_le_put32(w + 32, up->old_nonce);
+        w += 36;
+        for (int l = 0; l < PRV_BATCH_TREE_DEPTH; l++)
+            for (int k = 0; k < PRV_BATCH_DIGEST; k++, w += 8)
+                zk_le_put64(w, up->siblings[l][k]);
+    }
+    if ((size_t)(w - b) != *len)
+        abort();
+    free(pub);
+    return b;
+}
+
+/* Empty subtrees as mask bits: smaller, the same job back, one encoding
+ * only; and version-1 jobs (written before the mask) still read. */
+static void test_job_empty_siblings(void **state)
+{
+    (void)state;
+    prv_batch_job job = sample_job();
+    /* Update u has its levels >= u + 1 empty (update 0: all but the leaf's
+     * sibling; the last ones: none of the lower levels), plus level 3
+     * everywhere: paths of different shapes. */
+    size_t nempty = 0;
+    for (uint32_t u = 0; u < job.nupdates; u++)
+        for (unsigned l = 0; l < PRV_BATCH_TREE_DEPTH; l++)
+            if (l > u || l == 3) {
+                memcpy(job.updates[u].siblings[l], prv_batch_empty_hash(l), sizeof job.updates[u].siblings[l]);
+                nempty++;
+            }
+    uint8_t *enc = NULL, *again = NULL;
+    size_t len = 0, len2 = 0;
+    assert_int_equal(prv_batch_job_encode(&job, &enc, &len), ZK_OK);
+    size_t pub_len = PRV_BATCH_PUBLIC_HEADER_BYTES + 61 + 134 + 134 + 130 + 61;
+    assert_int_equal(len, 12 + pub_len + 4 + (size_t)job.nupdates * PRV_BATCH_UPDATE_BYTES - nempty * 32);
+    assert_int_equal(enc[4] | enc[5] << 8, PRV_BATCH_JOB_VERSION);
+    size_t up0 = 12 + pub_len + 4;
+    assert_int_equal(zk_le_get32(enc + up0 + 36), 0xfffffffeu); /* update 0: every level but 0 */
+    prv_batch_job back;
+    zk_error_detail e = { 0 };
+    assert_int_equal(prv_batch_job_decode(&back, &e, enc, len), ZK_OK);
+    assert_memory_equal(back.updates, job.updates, job.nupdates * sizeof *job.updates);
+    prv_batch_job_free(&back);
+    for (size_t n = 0; n < len; n++)
+        assert_int_equal(prv_batch_job_decode(&back, &e, enc, n), ZK_ERR_BATCH_MALFORMED);
+
+    /* Canonical: update 0's level-1 sibling written out instead of its mask
+     * bit is refused, though it names the same job. */
+    uint8_t *c = malloc(len + 32);
+    assert_non_null(c);
+    memcpy(c, enc, up0 + 36);
+    zk_le_put32(c + up0 + 36, 0xfffffffcu);
+    memcpy(c + up0 + 40, enc + up0 + 40, 32); /* level 0 */
+    for (int k = 0; k < PRV_BATCH_DIGEST; k++)
+        zk_le_put64(c + up0 + 72 + 8 * k, prv_batch_empty_hash(1)[k]);
+    memcpy(c + up0 + 104, enc + up0 + 72, len - (up0 + 72));
+    assert_int_equal(prv_batch_job_decode(&back, &e, c, len + 32), ZK_ERR_BATCH_MALFORMED);
+    assert_non_null(strstr(e.text, "leaf update 0"));
+    /* ... and with a non-empty value there it is a job like any other. */
+    c[up0 + 72] ^= 1;
+    assert_int_equal(prv_batch_job_decode(&back, &e, c, len + 32), ZK_OK);
+    assert_int_not_equal(back.updates[0].siblings[1][0], prv_batch_empty_hash(1)[0]);
+    prv_batch_job_free(&back);
+    free(c);
+
+    /* Version 1 decodes to the same job and re-encodes as version 2. */
+    size_t v1len = 0;
+    uint8_t *v1 = encode_v1(&job, &v1len);
+    assert_int_equal(prv_batch_job_decode(&back, &e, v1, v1len), ZK_OK);
+    assert_memory_equal(back.updates, job.updates, job.nupdates * sizeof *job.updates);
+    assert_int_equal(prv_batch_job_encode(&back, &again, &len2), ZK_OK);
+    assert_int_equal(len2, len);
+    assert_memory_equal(again, enc, len);
+    free(again);
+    prv_batch_job_free(&back);
+    /* Version 1 stays exact: a byte short or over is refused; a version-1
+     * header on version-2 bytes and the reverse are refused. */
+    assert_int_equal(prv_batch_job_decode(&back, &e, v1, v1len - 1), ZK_ERR_BATCH_MALFORMED);
+    v1[4] = 2;
+    assert_int_equal(prv_batch_job_decode(&back, &e, v1, v1len), ZK_ERR_BATCH_MALFORMED);
+    enc[4] = 1;
+    assert_int_equal(prv_batch_job_decode(&back, &e, enc, len), ZK_ERR_BATCH_MALFORMED);
+    enc[4] = 3;
+    assert_int_equal(prv_batch_job_decode(&back, &e, enc, len), ZK_ERR_BATCH_MALFORMED);
+    assert_non_null(strstr(e.text, "version 3"));
+    free(v1);
+    free(enc);
     free(job.updates);
 }
 
@@ -534,6 +650,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_public_check),      cmocka_unit_test(test_signatures),
         cmocka_unit_test(test_public_encoding),   cmocka_unit_test(test_job_encoding),
+        cmocka_unit_test(test_job_empty_siblings),
         cmocka_unit_test(test_artifact_encoding), cmocka_unit_test(test_caps),
     };
     return cmocka_run_group_tests(tests, setup_keys, NULL);
