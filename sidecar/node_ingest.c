@@ -79,6 +79,11 @@ static zk_err submit_enqueue(sc_node *n, const zk_tx *tx, uint8_t hash[32], sc_s
     return ZK_OK;
 }
 
+void sc_node_count_out_of_range(sc_node *n, zk_tx_type type)
+{
+    count_result(n, type, R_RANGE);
+}
+
 zk_err sc_node_submit(sc_node *n, const zk_tx *tx, uint8_t hash[32], zk_error_detail *err)
 {
     sc_store_waiter wt;

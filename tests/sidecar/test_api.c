@@ -732,6 +732,16 @@ static void test_api_metrics(void **state)
     }
     /* the node's families and the API's in one registry: promtool is content */
     assert_true(strstr(text, "zkcar_l2_transactions_total{type=\"transfer\",result=\"accepted\"}") != NULL);
+    /* every refusal of test_bad_transactions is counted by outcome, the
+     * 1004s too (the decoder refuses them before the node sees them) */
+    static const char *const results[] = { "bad_signature", "bad_nonce", "insufficient_balance", "out_of_range" };
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+        char series[128];
+        snprintf(series, sizeof series, "zkcar_l2_transactions_total{type=\"transfer\",result=\"%s\"} ", results[i]);
+        const char *at = strstr(text, series);
+        if (at == NULL || strtoull(at + strlen(series), NULL, 10) == 0)
+            fail_msg("%s is missing or 0", series);
+    }
     char out[2048];
     int st = promtool_check(text, out, sizeof out);
     if (st != 0 || out[0] != '\0')
