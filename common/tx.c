@@ -174,12 +174,21 @@ zk_err zk_tx_decode_object(zk_tx *out, zk_error_detail *err, const struct json_o
     size_t sig_len;
     if ((rc = get_string(&sig, &sig_len, err, params, "signature")) != ZK_OK)
         return rc;
+    /* 0x-hex is the field's form (-32602); hex of another length than 65
+     * bytes is a malformed signature (1001, SPEC §4), which comes after
+     * the range. */
     zk_error_detail inner;
-    if ((rc = zk_hex_decode(tx.sig, sizeof tx.sig, &inner, sig, sig_len)) != ZK_OK)
+    bool sig_length_wrong = false;
+    if ((rc = zk_hex_decode(tx.sig, sizeof tx.sig, &inner, sig, sig_len)) == ZK_ERR_BAD_LENGTH)
+        sig_length_wrong = true;
+    else if (rc != ZK_OK)
         return zk_error_set(err, rc, "field \"signature\": %s", inner.text);
     /* Form is fine everywhere; only now the range (SPEC §4 order). */
     if ((rc = zk_tx_check_range(&tx, err)) != ZK_OK)
         return rc;
+    if (sig_length_wrong)
+        return zk_error_set(err, ZK_ERR_SIG_MALFORMED,
+                            "field \"signature\": %zu bytes, a signature is 65 (r, s, v)", (sig_len - 2) / 2);
     *out = tx;
     return ZK_OK;
 }

@@ -277,12 +277,13 @@ static int m_send_transaction(sc_api *a, struct json_object *params, struct json
     zk_tx tx;
     zk_error_detail d = { 0 };
     zk_err rc = zk_tx_decode_object(&tx, &d, txobj);
-    if (rc == ZK_ERR_TX_RANGE && a->node != NULL) {
+    if ((rc == ZK_ERR_TX_RANGE || zk_tx_rpc_code(rc) == 1001) && a->node != NULL) {
         /* The form is valid, so "type" is "transfer" or "withdraw". */
         struct json_object *type = NULL;
         json_object_object_get_ex(txobj, "type", &type);
-        sc_node_count_out_of_range(a->node, strcmp(json_object_get_string(type), "withdraw") == 0
-                                                ? ZK_TX_WITHDRAW : ZK_TX_TRANSFER);
+        sc_node_count_refused(a->node,
+                              strcmp(json_object_get_string(type), "withdraw") == 0 ? ZK_TX_WITHDRAW : ZK_TX_TRANSFER,
+                              rc);
     }
     if (rc != ZK_OK)
         return fail_detail(e, zk_tx_rpc_code(rc), &d, rc);

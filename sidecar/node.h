@@ -113,12 +113,13 @@ zk_err sc_node_submit_async(sc_node *n, const zk_tx *tx, uint8_t hash[32], sc_no
 /* The API code (SPEC §4) of a submit error: 1001..1005, -32602, or -32603. */
 int sc_rpc_code(zk_err code);
 
-/* Counts a transaction of `type` that a front end refused for its amount or
- * fee (ZK_ERR_TX_RANGE, 1004) before calling sc_node_submit — the API's
- * decoder checks the range first (SPEC §4 order) — in
- * zkcar_l2_transactions_total{type,result="out_of_range"}, as a submit would.
- * Thread-safe. */
-void sc_node_count_out_of_range(sc_node *n, zk_tx_type type);
+/* Counts a transaction of `type` that a front end's decoder refused before
+ * calling sc_node_submit — for its amount or fee (ZK_ERR_TX_RANGE, 1004) or
+ * for a signature of the wrong length (ZK_ERR_SIG_*, 1001) — in
+ * zkcar_l2_transactions_total{type,result}, as a submit would
+ * ("out_of_range", "bad_signature"). Any other code is not counted (form
+ * errors are not transactions). Thread-safe. */
+void sc_node_count_refused(sc_node *n, zk_tx_type type, zk_err code);
 
 /* A confirmed deposit from the watcher. Durable when it returns ZK_OK.
  * Ids must come in order: a repeat of a stored id → ZK_OK (ignored); an id

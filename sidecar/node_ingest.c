@@ -79,9 +79,12 @@ static zk_err submit_enqueue(sc_node *n, const zk_tx *tx, uint8_t hash[32], sc_s
     return ZK_OK;
 }
 
-void sc_node_count_out_of_range(sc_node *n, zk_tx_type type)
+void sc_node_count_refused(sc_node *n, zk_tx_type type, zk_err code)
 {
-    count_result(n, type, R_RANGE);
+    if (code == ZK_ERR_TX_RANGE)
+        count_result(n, type, R_RANGE);
+    else if (zk_tx_rpc_code(code) == 1001)
+        count_result(n, type, R_SIGNATURE);
 }
 
 zk_err sc_node_submit(sc_node *n, const zk_tx *tx, uint8_t hash[32], zk_error_detail *err)

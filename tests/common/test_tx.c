@@ -146,10 +146,11 @@ static const dcase cases[] = {
     { TX("\"transfer\"", A_CHK, "\"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeZ\"", "\"1\"", "\"0\"",
          "1", SIG65), ZK_ERR_BAD_HEX, "\"to\"" },
     { TX("\"transfer\"", A_CHK, "\"\"", "\"1\"", "\"0\"", "1", SIG65), ZK_ERR_BAD_HEX, "\"to\"" },
-    { TX("\"transfer\"", A_CHK, B_CHK, "\"1\"", "\"0\"", "1", SIG64), ZK_ERR_BAD_LENGTH,
-      "\"signature\"" },
-    { TX("\"transfer\"", A_CHK, B_CHK, "\"1\"", "\"0\"", "1", "\"0x\""), ZK_ERR_BAD_LENGTH,
-      "\"signature\"" },
+    /* a signature of another length is malformed (1001), after the range */
+    { TX("\"transfer\"", A_CHK, B_CHK, "\"1\"", "\"0\"", "1", SIG64), ZK_ERR_SIG_MALFORMED,
+      "\"signature\": 64 bytes" },
+    { TX("\"transfer\"", A_CHK, B_CHK, "\"1\"", "\"0\"", "1", "\"0x\""), ZK_ERR_SIG_MALFORMED,
+      "\"signature\": 0 bytes" },
     { TX("\"transfer\"", A_CHK, B_CHK, "\"1\"", "\"0\"", "1", "\"0x1\""), ZK_ERR_BAD_HEX,
       "\"signature\"" },
 
@@ -170,8 +171,9 @@ static const dcase cases[] = {
     { TX("\"transfer\"", A_BAD, B_CHK, "\"99999999999999999999\"", "\"0\"", "1", SIG65),
       ZK_ERR_BAD_CHECKSUM, "\"from\"" },
     { OK_TX("\"0\"", "\"0\"", "-1"), ZK_ERR_OUT_OF_RANGE, "\"nonce\"" },
-    { TX("\"transfer\"", A_CHK, B_CHK, "\"0\"", "\"0\"", "1", SIG64), ZK_ERR_BAD_LENGTH,
-      "\"signature\"" },
+    /* ... and a malformed signature's length loses to the range */
+    { TX("\"transfer\"", A_CHK, B_CHK, "\"0\"", "\"0\"", "1", SIG64), ZK_ERR_TX_RANGE, "\"amount\"" },
+    { TX("\"transfer\"", A_BAD, B_CHK, "\"1\"", "\"0\"", "1", SIG64), ZK_ERR_BAD_CHECKSUM, "\"from\"" },
 };
 
 static void test_decode_table(void **state)
@@ -195,7 +197,7 @@ static void test_decode_table(void **state)
             for (size_t k = 0; k < sizeof tx; k++)
                 assert_int_equal(p[k], 0xa5);
             int rpc = zk_tx_rpc_code(rc);
-            assert_int_equal(rpc, rc == ZK_ERR_TX_RANGE ? 1004 : -32602);
+            assert_int_equal(rpc, rc == ZK_ERR_TX_RANGE ? 1004 : rc == ZK_ERR_SIG_MALFORMED ? 1001 : -32602);
         }
     }
 }

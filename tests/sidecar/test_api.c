@@ -470,6 +470,17 @@ static void test_bad_transactions(void **state)
              "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"0\",\"fee\":\"1\","
              "\"nonce\":%lld,\"signature\":\"%s\"}]", a, b, (long long)n0, sig);
     expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), 1004);
+    /* a signature of 64 and of 66 bytes is malformed: 1001, counted as a bad signature */
+    char shortsig[133];
+    zk_hex_encode(shortsig, tx.sig, 64);
+    snprintf(body, sizeof body,
+             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"100\",\"fee\":\"1\","
+             "\"nonce\":%lld,\"signature\":\"%s\"}]", a, b, (long long)n0, shortsig);
+    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), 1001);
+    snprintf(body, sizeof body,
+             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"100\",\"fee\":\"1\","
+             "\"nonce\":%lld,\"signature\":\"%s00\"}]", a, b, (long long)n0, sig);
+    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), 1001);
     /* wrong types: amount as a number, nonce as a string, an extra field */
     snprintf(body, sizeof body,
              "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":100,\"fee\":\"1\","
