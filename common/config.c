@@ -9,6 +9,9 @@
 
 enum source { SRC_UNSET = 0, SRC_DEFAULT, SRC_FILE, SRC_FLAG };
 
+/* The commands that read --config: the only names an INI section may have. */
+static const char *const config_sections[] = { "run", "watch", "worker", "demo", "keygen", NULL };
+
 struct zk_config {
     const zk_opt *opts;
     size_t nopts;
@@ -218,7 +221,15 @@ static zk_err load_file(zk_config *c, zk_error_detail *err, const char *command,
                 goto cleanup;
             }
             *end = '\0';
-            applies = strcmp(trim(s + 1), command) == 0;
+            const char *section = trim(s + 1);
+            applies = strcmp(section, command) == 0;
+            /* A misspelt section would silently skip its keys: refuse it. */
+            if (!applies && !in_words(config_sections, section)) {
+                rc = zk_error_set(err, ZK_ERR_USAGE,
+                                  "%s:%u: unknown section [%.64s] (a section names a command: run, watch, worker, demo, keygen)",
+                                  path, lineno, section);
+                goto cleanup;
+            }
             continue;
         }
         char *eq = strchr(s, '=');

@@ -12,7 +12,9 @@
  * flags. --config FILE and --help are understood by every command.
  * INI: "key = value" lines, '#' or ';' comments, [section] headers. Keys before
  * any section, or in the section named after the command ([run]), apply;
- * other sections are skipped so that one file can serve several commands.
+ * the sections of other commands ([watch], [worker], [demo], [keygen]) are
+ * skipped so that one file can serve several commands; any other section
+ * name is an error (a misspelt [rnu] must not silently drop its keys).
  * Unknown keys in an applying section are errors (a typo must not silently
  * fall back to a default). Values may be wrapped in double quotes.
  */

@@ -157,6 +157,10 @@ static void test_bad_files(void **state)
         { "justakey\n", ":1: expected key = value" },
         { "[run\n", ":1: malformed section header" },
         { "config = other.ini\n", "unknown key \"config\"" },
+        /* a section that names no command would skip its keys unseen */
+        { "batch-size = 3\n[rnu]\nbatch-size = 5\n", ":2: unknown section [rnu]" },
+        { "[Run]\n", ":1: unknown section [Run]" },
+        { "[]\n", ":1: unknown section []" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = write_file(cases[i].text);
