@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,7 +78,34 @@ static void sb_printf(sb *b, const char *fmt, ...)
     sb_puts(b, tmp);
 }
 
-/* JSON string body escaping; also used for logfmt quoted values. */
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 when there is none. */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    uint32_t cp = p[0] & (0x3fu >> (n - 1));
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+/* JSON string body escaping; also used for logfmt quoted values. Values
+ * may carry outside text (a node's error, a worker's name, a path): a byte
+ * that is not part of well-formed UTF-8 becomes U+FFFD, since JSON text is
+ * UTF-8 and one bad byte would make the whole line unreadable. */
 static void sb_escaped(sb *b, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -88,10 +116,20 @@ static void sb_escaped(sb *b, const char *s)
         case '\r': sb_puts(b, "\\r"); break;
         case '\t': sb_puts(b, "\\t"); break;
         default:
-            if (*p < 0x20)
+            if (*p < 0x20) {
                 sb_printf(b, "\\u%04x", *p);
-            else
+            } else if (*p < 0x80) {
                 sb_putc(b, (char)*p);
+            } else {
+                size_t n = utf8_len(p);
+                if (n == 0) {
+                    sb_puts(b, "\\ufffd");
+                } else {
+                    for (size_t i = 0; i < n; i++)
+                        sb_putc(b, (char)p[i]);
+                    p += n - 1;
+                }
+            }
         }
     }
 }
@@ -193,4 +231,20 @@ void zk_log(zk_log_level level, const char *msg, ...)
                                     ts_ms, level, msg, fields, n);
     ssize_t w = write(atomic_load(&g_fd), line, len);
     (void)w; /* a lost log line is not worth failing the caller over */
+}
+
+void zk_log_failure(const char *command, const char *fmt, ...)
+{
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (atomic_load(&g_format) == ZK_LOG_FORMAT_JSON) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "zkcar %s failed", command);
+        zk_log(ZK_LOG_ERROR, msg, ZKF_STR("error", text), ZKF_END);
+    } else {
+        fprintf(stderr, "zkcar %s: %s\n", command, text);
+    }
 }

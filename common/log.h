@@ -60,6 +60,11 @@ typedef struct zk_log_field {
 /* Process-wide settings; call before starting threads. Defaults: INFO, logfmt, stderr. */
 void zk_log_set_level(zk_log_level level);
 void zk_log_set_format(zk_log_format format);
+/* A command's failure once its log has begun: with the JSON format an
+ * error line (msg "zkcar COMMAND failed", error=the text), so that a reader
+ * of JSON lines never meets a bare text line; with logfmt the usual
+ * "zkcar COMMAND: text" line on stderr. Thread-safe. */
+void zk_log_failure(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Redirect output to a file descriptor (tests capture it through a pipe). */
 void zk_log_set_fd(int fd);
 

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,6 +52,29 @@ static void test_json_roundtrip(void **state)
     assert_non_null(strstr(buf, "s=\"quote\\\" back\\\\slash\\nnewline\\u0001ctl=eq\""));
 }
 
+/* Bytes that are not well-formed UTF-8 (a path, a peer's text) become
+ * U+FFFD: a JSON line stays UTF-8 (RFC 8259 §8.1); good sequences pass. */
+static void test_invalid_utf8(void **state)
+{
+    char buf[512];
+    /* é, a lone 0xff, C3 without its continuation, an encoded surrogate
+     * (ED A0 80), an overlong '/' (C0 AF), then U+1F600 */
+    const char *in = "a \xc3\xa9 \xff \xc3( \xed\xa0\x80 \xc0\xaf \xf0\x9f\x98\x80 z";
+    const char *want = "a \xc3\xa9 \xef\xbf\xbd \xef\xbf\xbd( \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
+                       "\xef\xbf\xbd\xef\xbf\xbd \xf0\x9f\x98\x80 z";
+    zk_log_field f[] = { ZKF_STR("s", in) };
+    zk_log_format_line(buf, sizeof buf, ZK_LOG_FORMAT_JSON, TS, ZK_LOG_INFO, "m", f, 1);
+    assert_null(strchr(buf, '\xff'));
+    json_object *o = json_tokener_parse(buf);
+    assert_non_null(o);
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, "s", &v));
+    assert_string_equal(json_object_get_string(v), want);
+    json_object_put(o);
+    zk_log_format_line(buf, sizeof buf, ZK_LOG_FORMAT_LOGFMT, TS, ZK_LOG_INFO, "m", f, 1);
+    assert_non_null(strstr(buf, "s=\"a \xc3\xa9 \\ufffd \\ufffd( "));
+}
+
 static void test_truncation_keeps_newline(void **state)
 {
     char buf[40];
@@ -82,6 +106,45 @@ static void test_emit_and_filter(void **state)
     zk_log_set_level(ZK_LOG_INFO);
 }
 
+/* A command's failure: a JSON error line in the JSON format, the bare
+ * "zkcar CMD: text" line on stderr with logfmt. */
+static void test_failure_line(void **state)
+{
+    int p[2];
+    char buf[1024] = { 0 };
+    assert_int_equal(pipe(p), 0);
+    zk_log_set_fd(p[1]);
+    zk_log_set_format(ZK_LOG_FORMAT_JSON);
+    zk_log_failure("run", "--api %s: %s", "127.0.0.1:1", "in use");
+    close(p[1]);
+    assert_true(read(p[0], buf, sizeof buf - 1) > 0);
+    close(p[0]);
+    struct json_object *o = json_tokener_parse(buf);
+    assert_non_null(o);
+    struct json_object *v;
+    assert_true(json_object_object_get_ex(o, "msg", &v));
+    assert_string_equal(json_object_get_string(v), "zkcar run failed");
+    assert_true(json_object_object_get_ex(o, "error", &v));
+    assert_string_equal(json_object_get_string(v), "--api 127.0.0.1:1: in use");
+    json_object_put(o);
+    zk_log_set_fd(2);
+
+    zk_log_set_format(ZK_LOG_FORMAT_LOGFMT);
+    assert_int_equal(pipe(p), 0);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(p[1], 2) >= 0);
+    zk_log_failure("watch", "%s", "node gone");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(p[1]);
+    memset(buf, 0, sizeof buf);
+    assert_true(read(p[0], buf, sizeof buf - 1) > 0);
+    close(p[0]);
+    assert_string_equal(buf, "zkcar watch: node gone\n");
+}
+
 static void test_parse_names(void **state)
 {
     assert_int_equal(zk_log_level_parse("debug"), ZK_LOG_DEBUG);
@@ -95,9 +158,9 @@ static void test_parse_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_logfmt), cmocka_unit_test(test_json_roundtrip),
+        cmocka_unit_test(test_logfmt), cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_truncation_keeps_newline), cmocka_unit_test(test_emit_and_filter),
-        cmocka_unit_test(test_parse_names),
+        cmocka_unit_test(test_failure_line), cmocka_unit_test(test_parse_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
