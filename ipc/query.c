@@ -48,6 +48,10 @@ int ipc_cmd_query(int argc, char **argv)
             return 2;
         }
     }
+    if (dir[0] == '\0') {
+        fprintf(stderr, "zkcar query: --data-dir needs a directory\n");
+        return 2;
+    }
     if (what == NULL || strcmp(what, "account") != 0 || addr_text == NULL) {
         fprintf(stderr, "zkcar query: expected \"account ADDRESS\" (see zkcar query --help)\n");
         return 2;

@@ -103,7 +103,7 @@ int l1w_watch_main(int argc, char **argv)
     rc = l1w_watcher_run(w, &err);
     running = NULL;
     if (rc != ZK_OK) {
-        fprintf(stderr, "zkcar watch: %s: %s\n", zk_strerror(rc), err.text);
+        zk_log_failure("watch", "%s: %s", zk_strerror(rc), err.text);
         status = 1;
         goto cleanup;
     }

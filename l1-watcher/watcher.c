@@ -203,8 +203,10 @@ zk_err l1w_watcher_create(l1w_watcher **out, zk_error_detail *err, const l1w_con
         zmq_setsockopt(w->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(w->router, ZMQ_LINGER, &zero, sizeof zero);
         if (zmq_bind(w->router, w->endpoint) != 0) {
-            rc = zk_error_set(err, ZK_ERR_USAGE, "--stream %.150s: %s", w->endpoint,
-                              zmq_strerror(zmq_errno()));
+            /* a port in use is a runtime failure (exit 1), a malformed endpoint usage */
+            int e = zmq_errno();
+            rc = zk_error_set(err, e == EADDRINUSE ? ZK_ERR_IO : ZK_ERR_USAGE, "--stream %.150s: %s", w->endpoint,
+                              zmq_strerror(e));
             goto cleanup;
         }
     }

@@ -647,7 +647,11 @@ zk_err sc_dist_create(sc_dist **out, const sc_dist_config *cfg, const sc_dist_so
                "(set --workers-key and --workers-allow)",
                ZKF_STR("endpoint", cfg->endpoint), ZKF_END);
     if (zmq_bind(d->sock, cfg->endpoint) != 0) {
-        rc = zk_error_set(err, ZK_ERR_USAGE, "--workers %.150s: %s", cfg->endpoint, zmq_strerror(zmq_errno()));
+        /* a port in use is a runtime failure (it may free up: exit 1, and
+         * a supervisor restarts); a malformed endpoint is usage */
+        int e = zmq_errno();
+        rc = zk_error_set(err, e == EADDRINUSE ? ZK_ERR_IO : ZK_ERR_USAGE, "--workers %.150s: %s", cfg->endpoint,
+                          zmq_strerror(e));
         goto cleanup;
     }
     char last[256];

@@ -177,8 +177,9 @@ bool sc_dist_monitor_next(void *mon, uint16_t *event, uint32_t *value);
 /* Validates `cfg` (copied) and binds the endpoint. ZK_ERR_USAGE for a bad
  * value (a CURVE key that is not 40 Z85 characters, an allow file without a
  * key or that does not load) or an endpoint that cannot be bound (the reason
- * in `err`), ZK_ERR_UNSUPPORTED for CURVE on a libzmq without it, ZK_ERR_IO,
- * ZK_ERR_NOMEM. Nothing runs until sc_dist_start. */
+ * in `err`), except ZK_ERR_IO for one whose port is in use (a runtime
+ * failure: it may free up), ZK_ERR_UNSUPPORTED for CURVE on a libzmq
+ * without it, ZK_ERR_IO, ZK_ERR_NOMEM. Nothing runs until sc_dist_start. */
 zk_err sc_dist_create(sc_dist **out, const sc_dist_config *cfg, const sc_dist_source *src,
                       zk_error_detail *err) ZK_MUST_CHECK;
 /* Starts the dispatcher's thread. */

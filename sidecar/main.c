@@ -63,6 +63,8 @@ static int cmd_help(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        argv[1] = "help";
     const struct command *c = find_command(argv[1]);
     if (c == NULL) {
         fprintf(stderr, "zkcar help: unknown command \"%s\"\n", argv[1]);
@@ -80,7 +82,8 @@ static int cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        /* bad usage: one line on stderr (SPEC §1), the list is in zkcar help */
+        fprintf(stderr, "zkcar: missing COMMAND (see zkcar help)\n");
         return 2;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {

@@ -6,6 +6,8 @@
  */
 #include "sidecar/node_internal.h"
 
+#include "common/hex.h"
+
 static uint32_t addr_hash(const uint8_t a[20])
 {
     uint32_t h = 2166136261u;
@@ -574,8 +576,15 @@ zk_err sc_node_open(sc_node **out, const sc_config *cfg, zk_error_detail *err)
         for (int k = 0; k < 8 && 8 * i + k < 20; k++)
             v = (v << 8) | cfg->bridge[8 * i + k];
         static const char *const keys[3] = { "bridge_0", "bridge_1", "bridge_2" };
-        if ((rc = check_meta(n, keys[i], v, err)) != ZK_OK)
+        if ((rc = check_meta(n, keys[i], v, err)) != ZK_OK) {
+            if (rc == ZK_ERR_USAGE) { /* say it in the operator's terms, not the store's */
+                char hex[43];
+                zk_address_format(hex, cfg->bridge);
+                rc = zk_error_set(err, ZK_ERR_USAGE, "the data directory %.200s belongs to another bridge than %s",
+                                  n->dir, hex);
+            }
             goto cleanup;
+        }
     }
 
     uint64_t max_seq;

@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,7 @@ static const zk_opt run_opts[] = {
 typedef struct run_ctx {
     sc_node *node;
     atomic_bool fatal;              /* a thread gave up: exit 1 */
+    atomic_bool fatal_usage;        /* ... because of a flag's value: exit 2 */
     atomic_bool stop;
     char fatal_text[320];
     pthread_mutex_t fatal_mu;
@@ -113,11 +115,13 @@ static void set_fatal(run_ctx *r, const char *text)
 
 /* Called on the watcher's thread right after the outbox commit. A failure
  * here loses nothing: the record is in the outbox, and the next start
- * replays the outbox from the node's cursor (replay_outbox). */
+ * replays the outbox from the node's cursor (replay_outbox). That is also
+ * why a stop skips the rest: a catch-up commits thousands of deposits at
+ * once, and crediting them all would hold SIGINT/SIGTERM for seconds. */
 static void on_deposit(void *ctx, const l1w_record *rec)
 {
     run_ctx *r = ctx;
-    if (atomic_load(&r->fatal))
+    if (atomic_load(&r->fatal) || atomic_load(&r->stop))
         return;
     zk_error_detail e = { 0 };
     if (sc_node_deposit(r->node, rec, &e) != ZK_OK) {
@@ -190,7 +194,9 @@ static void *consumer_main(void *p)
         sc_node_deposit_cursor(r->node, &sid, &last);
         l1w_consumer *c = NULL;
         zk_error_detail e = { 0 };
-        if (l1w_consumer_create(&c, &e, a->endpoint, sid, last, RUN_CREDIT) != ZK_OK) {
+        zk_err crc = l1w_consumer_create(&c, &e, a->endpoint, sid, last, RUN_CREDIT);
+        if (crc != ZK_OK) {
+            atomic_store(&r->fatal_usage, crc == ZK_ERR_USAGE); /* a malformed --watcher */
             set_fatal(r, e.text);
             break;
         }
@@ -291,6 +297,10 @@ static bool parse_addr(uint8_t out[20], const char *flag, const char *text)
     return true;
 }
 
+/* Runtime failures are told once the log has begun with zk_log_failure:
+ * with --log-format json as a JSON line, never a bare text line. */
+static bool json_logs;
+
 /* Each API connection is a descriptor, and a shell's soft limit (often
  * 1,024) would refuse connections long before the API's own cap: raise the
  * soft limit to the hard one (systemd's LimitNOFILE sets both). */
@@ -317,6 +327,7 @@ int sc_run_main(int argc, char **argv)
     pthread_mutex_init(&r.fatal_mu, NULL);
     atomic_init(&r.fatal, false);
     atomic_init(&r.stop, false);
+    atomic_init(&r.fatal_usage, false);
     sc_node *node = NULL;
     zk_metrics *metrics = NULL;
     zk_metrics_server *msrv = NULL;
@@ -353,6 +364,7 @@ int sc_run_main(int argc, char **argv)
     }
     zk_log_set_level((zk_log_level)zk_log_level_parse(zk_config_get(cfg, "log-level")));
     zk_log_set_format((zk_log_format)zk_log_format_parse(zk_config_get(cfg, "log-format")));
+    json_logs = zk_log_format_parse(zk_config_get(cfg, "log-format")) == ZK_LOG_FORMAT_JSON;
 
     const char *l1_rpc = zk_config_get(cfg, "l1-rpc");
     const char *watch_ep = zk_config_get(cfg, "watcher");
@@ -414,6 +426,18 @@ int sc_run_main(int argc, char **argv)
         fprintf(stderr, "zkcar run: --bpf: \"%s\" is not on, off or auto\n", bpf_text);
         goto cleanup;
     }
+    /* The URL's form is usage: refuse it now, not after the node has opened
+     * (with --chain-id nothing else looks at it before the watcher starts). */
+    if (l1_rpc != NULL) {
+        l1w_rpc *probe = NULL;
+        zk_err prc = l1w_rpc_create(&probe, &err, l1_rpc, 0, 0);
+        l1w_rpc_destroy(probe);
+        if (prc != ZK_OK) {
+            fprintf(stderr, "zkcar run: %s\n", err.text);
+            status = prc == ZK_ERR_USAGE ? 2 : 1;
+            goto cleanup;
+        }
+    }
 
     /* From here on, failures are runtime failures. SIGINT/SIGTERM are
      * blocked before any thread starts, so every thread inherits the mask
@@ -433,23 +457,23 @@ int sc_run_main(int argc, char **argv)
             goto cleanup;
         }
         if (rc != ZK_OK) {
-            fprintf(stderr, "zkcar run: --l1-rpc: %s\n", err.text);
+            zk_log_failure("run", "--l1-rpc: %s", err.text);
             status = rc == ZK_ERR_USAGE ? 2 : 1;
             goto cleanup;
         }
     }
     if (mkdir(nc.data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "zkcar run: --data-dir %s: %s\n", nc.data_dir, strerror(errno));
+        zk_log_failure("run", "--data-dir %s: %s", nc.data_dir, strerror(errno));
         goto cleanup;
     }
 
     if (zkbpf_start(&lat, bpf_mode, 0, &err) != ZK_OK) {
-        fprintf(stderr, "zkcar run: --bpf %s: %s\n", bpf_text, err.text);
+        zk_log_failure("run", "--bpf %s: %s", bpf_text, err.text);
         goto cleanup;
     }
     zk_err rc = sc_node_open(&node, &nc, &err);
     if (rc != ZK_OK) {
-        fprintf(stderr, "zkcar run: %s\n", err.text);
+        zk_log_failure("run", "%s", err.text);
         status = rc == ZK_ERR_USAGE ? 2 : 1;
         goto cleanup;
     }
@@ -457,24 +481,24 @@ int sc_run_main(int argc, char **argv)
     node_opened = true;
     if (zk_metrics_create(&metrics) != ZK_OK || sc_node_register_metrics(node, metrics) != ZK_OK
         || (lat != NULL && zkbpf_metrics_register(lat, metrics) != ZK_OK)) {
-        fprintf(stderr, "zkcar run: cannot set up the metrics\n");
+        zk_log_failure("run", "cannot set up the metrics");
         goto cleanup;
     }
     raise_fd_limit();
     if (sc_api_create(&api, node, metrics, NULL) != ZK_OK) {
-        fprintf(stderr, "zkcar run: cannot create the API\n");
+        zk_log_failure("run", "cannot create the API");
         goto cleanup;
     }
     if (sc_node_start(node, &err) != ZK_OK) {
-        fprintf(stderr, "zkcar run: %s\n", err.text);
+        zk_log_failure("run", "%s", err.text);
         goto cleanup;
     }
     if (zk_metrics_server_start(&msrv, metrics, zk_config_get(cfg, "metrics"), &err) != ZK_OK) {
-        fprintf(stderr, "zkcar run: --metrics %s: %s\n", zk_config_get(cfg, "metrics"), err.text);
+        zk_log_failure("run", "--metrics %s: %s", zk_config_get(cfg, "metrics"), err.text);
         goto cleanup;
     }
     if (sc_api_start(api, zk_config_get(cfg, "api"), &err) != ZK_OK) {
-        fprintf(stderr, "zkcar run: --api %s: %s\n", zk_config_get(cfg, "api"), err.text);
+        zk_log_failure("run", "--api %s: %s", zk_config_get(cfg, "api"), err.text);
         goto cleanup;
     }
     if (workers != NULL) {
@@ -487,7 +511,7 @@ int sc_run_main(int argc, char **argv)
         rc = sc_dist_start_node(&dist, node, &dc, metrics, &err);
         explicit_bzero(&wkey, sizeof wkey); /* the dispatcher keeps its own copy */
         if (rc != ZK_OK) {
-            fprintf(stderr, "zkcar run: --workers %s: %s\n", workers, err.text);
+            zk_log_failure("run", "%s", err.text); /* it names --workers */
             status = rc == ZK_ERR_USAGE ? 2 : 1;
             goto cleanup;
         }
@@ -504,31 +528,32 @@ int sc_run_main(int argc, char **argv)
         wc.data_dir = nc.data_dir;
         wc.stream_endpoint = stream;
         if ((rc = replay_outbox(node, nc.data_dir, nc.chain_id, nc.bridge, from_block, &err)) != ZK_OK) {
-            fprintf(stderr, "zkcar run: %s\n", err.text);
+            zk_log_failure("run", "%s", err.text);
             status = rc == ZK_ERR_L1_DATA_DIR ? 2 : 1;
             goto cleanup;
         }
-        if (l1w_watcher_create(&watcher, &err, &wc, on_deposit, &r) != ZK_OK) {
-            fprintf(stderr, "zkcar run: watcher: %s\n", err.text);
+        if ((rc = l1w_watcher_create(&watcher, &err, &wc, on_deposit, &r)) != ZK_OK) {
+            zk_log_failure("run", "watcher: %s", err.text);
+            status = rc == ZK_ERR_USAGE ? 2 : 1;
             goto cleanup;
         }
         r.watcher = watcher;
         sc_node_set_pending(node, l1w_watcher_pending(watcher));
         if (l1w_watcher_start(&wthread, watcher, &err) != ZK_OK) {
-            fprintf(stderr, "zkcar run: %s\n", err.text);
+            zk_log_failure("run", "%s", err.text);
             goto cleanup;
         }
     } else {
         carg.r = &r;
         carg.endpoint = watch_ep;
         if (l1w_pending_create(&consumer_view, &err, 0, 0) != ZK_OK) {
-            fprintf(stderr, "zkcar run: %s\n", err.text);
+            zk_log_failure("run", "%s", err.text);
             goto cleanup;
         }
         carg.pending = consumer_view;
         sc_node_set_pending(node, consumer_view);
         if (pthread_create(&cthread, NULL, consumer_main, &carg) != 0) {
-            fprintf(stderr, "zkcar run: cannot start the stream consumer\n");
+            zk_log_failure("run", "cannot start the stream consumer");
             goto cleanup;
         }
         consumer_started = true;
@@ -568,8 +593,9 @@ int sc_run_main(int argc, char **argv)
             set_fatal(&r, "the node failed (see the log above); restart to recover from what is durable");
         if (atomic_load(&r.fatal)) {
             zk_log(ZK_LOG_ERROR, "stopping after a fatal error", ZKF_STR("error", r.fatal_text), ZKF_END);
-            fprintf(stderr, "zkcar run: %s\n", r.fatal_text);
-            status = 1;
+            if (!json_logs) /* the line above says it in JSON */
+                fprintf(stderr, "zkcar run: %s\n", r.fatal_text);
+            status = atomic_load(&r.fatal_usage) ? 2 : 1;
             break;
         }
     }

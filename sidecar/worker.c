@@ -26,6 +26,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -609,14 +610,14 @@ int sc_worker_main(int argc, char **argv)
 
     ws = calloc(1, sizeof *ws);
     if (ws == NULL) {
-        fprintf(stderr, "zkcar worker: out of memory\n");
+        zk_log_failure("worker", "out of memory");
         goto cleanup;
     }
     ws->efd = -1;
     /* --bpf: the stage latencies of this worker's proofs (on each job's log
      * line), from the eBPF probes where the kernel allows, else in-process. */
     if (zkbpf_start(&lat, mode, 0, &err) != ZK_OK) {
-        fprintf(stderr, "zkcar worker: --bpf %s: %s\n", bpf, err.text);
+        zk_log_failure("worker", "--bpf %s: %s", bpf, err.text);
         goto cleanup;
     }
     ws->lat = lat; /* (the loader logs which backend measures, and why) */
@@ -625,13 +626,13 @@ int sc_worker_main(int argc, char **argv)
     ws->jobs_tail = &ws->jobs;
     ws->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ws->efd < 0) {
-        fprintf(stderr, "zkcar worker: eventfd: %s\n", strerror(errno));
+        zk_log_failure("worker", "eventfd: %s", strerror(errno));
         goto cleanup;
     }
     zctx = zmq_ctx_new();
     s.sock = zctx ? zmq_socket(zctx, ZMQ_DEALER) : NULL;
     if (s.sock == NULL) {
-        fprintf(stderr, "zkcar worker: zmq: %s\n", zmq_strerror(zmq_errno()));
+        zk_log_failure("worker", "zmq: %s", zmq_strerror(zmq_errno()));
         goto cleanup;
     }
     /* IMMEDIATE: queue nothing while the link is down (a READY or RESULT is
@@ -650,13 +651,13 @@ int sc_worker_main(int argc, char **argv)
          * secret, we prove we hold ours; frames are encrypted. The monitor
          * says why when the handshake fails (otherwise: silence). */
         if (!zmq_has("curve")) {
-            fprintf(stderr, "zkcar worker: --server-key: this libzmq has no CURVE\n");
+            zk_log_failure("worker", "--server-key: this libzmq has no CURVE");
             goto cleanup;
         }
         if (zmq_setsockopt(s.sock, ZMQ_CURVE_SERVERKEY, server_key, SC_CURVE_Z85_LEN + 1) != 0
             || zmq_setsockopt(s.sock, ZMQ_CURVE_PUBLICKEY, ckey.public_z85, SC_CURVE_Z85_LEN + 1) != 0
             || zmq_setsockopt(s.sock, ZMQ_CURVE_SECRETKEY, ckey.secret_z85, SC_CURVE_Z85_LEN + 1) != 0) {
-            fprintf(stderr, "zkcar worker: CURVE keys: %s\n", zmq_strerror(zmq_errno()));
+            zk_log_failure("worker", "CURVE keys: %s", zmq_strerror(zmq_errno()));
             goto cleanup;
         }
         explicit_bzero(&ckey, sizeof ckey);
@@ -667,12 +668,12 @@ int sc_worker_main(int argc, char **argv)
             || (s.mon = zmq_socket(zctx, ZMQ_PAIR)) == NULL
             || zmq_setsockopt(s.mon, ZMQ_LINGER, &zero, sizeof zero) != 0
             || zmq_connect(s.mon, "inproc://zkcar-worker-monitor") != 0) {
-            fprintf(stderr, "zkcar worker: zmq monitor: %s\n", zmq_strerror(zmq_errno()));
+            zk_log_failure("worker", "zmq monitor: %s", zmq_strerror(zmq_errno()));
             goto cleanup;
         }
     }
     if (zmq_connect(s.sock, s.endpoint) != 0) {
-        fprintf(stderr, "zkcar worker: --connect %s: %s\n", s.endpoint, zmq_strerror(zmq_errno()));
+        zk_log_failure("worker", "--connect %s: %s", s.endpoint, zmq_strerror(zmq_errno()));
         status = 2;
         goto cleanup;
     }
@@ -697,7 +698,7 @@ int sc_worker_main(int argc, char **argv)
         pthread_detach(t);
     }
     if (ws->nthreads == 0) {
-        fprintf(stderr, "zkcar worker: cannot start a prover thread\n");
+        zk_log_failure("worker", "cannot start a prover thread");
         goto cleanup;
     }
     s.capacity = ws->nthreads;

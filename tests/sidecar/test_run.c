@@ -90,6 +90,39 @@ static int run_zkcar(const char *const *args, char *line, size_t cap)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Runs zkcar with `args`; returns the exit status, all of stderr in `out`. */
+static int run_zkcar_stderr(const char *const *args, char *out, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        close(p[0]);
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = zkcar_bin();
+        for (; args[n - 1] != NULL && n < 31; n++)
+            argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(zkcar_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t k;
+    while (len < cap - 1 && (k = read(p[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)k;
+    out[len] = '\0';
+    close(p[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* SPEC §1: bad usage exits 2 with a one-line reason; --help exits 0. */
 static void test_usage(void **state)
 {
@@ -114,6 +147,19 @@ static void test_usage(void **state)
                                              "0x4242424242424242424242424242424242424242", NULL };
     assert_int_equal(run_zkcar(watcher_no_chain, line, sizeof line), 2);
     assert_non_null(strstr(line, "--chain-id"));
+    /* The form of --l1-rpc is usage even with --chain-id (nothing asks the
+     * node then): refused before anything opens, one line, exit 2. */
+    char dir[] = "/tmp/zkcar-run-usage-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char data[64];
+    snprintf(data, sizeof data, "%s/data", dir);
+    const char *const bad_rpc[] = { "run", "--l1-rpc", "ftp://127.0.0.1:1", "--chain-id", "31337", "--bridge",
+                                    "0x4242424242424242424242424242424242424242", "--data-dir", data, NULL };
+    assert_int_equal(run_zkcar(bad_rpc, line, sizeof line), 2);
+    assert_true(strncmp(line, "zkcar run: --l1-rpc: \"ftp://", 28) == 0);
+    struct stat dst;
+    assert_int_equal(stat(data, &dst), -1); /* nothing was created */
+    rmdir(dir);
     const char *const unknown[] = { "run", "--no-such-flag", "1", NULL };
     assert_int_equal(run_zkcar(unknown, line, sizeof line), 2);
     const char *const help[] = { "run", "--help", NULL };
@@ -129,6 +175,141 @@ static void test_usage(void **state)
     assert_int_equal(run_zkcar(with_ini, line, sizeof line), 2);
     assert_non_null(strstr(line, ":2"));
     unlink(path);
+    /* a misspelt section is refused, not skipped with everything in it */
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    const char ini2[] = "bridge = 0x4242424242424242424242424242424242424242\n[rnu]\nl1-rpc = http://127.0.0.1:1\n";
+    assert_int_equal(write(fd, ini2, sizeof ini2 - 1), (ssize_t)(sizeof ini2 - 1));
+    close(fd);
+    assert_int_equal(run_zkcar(with_ini, line, sizeof line), 2);
+    assert_non_null(strstr(line, ":2: unknown section [rnu]"));
+    unlink(path);
+}
+
+static int free_port(void);
+
+/* Checks that every line of `text` (modified) is a JSON object and one has
+ * an "error" field containing `needle`; returns the number of lines. */
+static int json_lines(char *text, const char *needle)
+{
+    int lines = 0;
+    bool told = false;
+    for (char *line = text, *nl; *line != '\0'; line = nl + 1) {
+        nl = strchr(line, '\n');
+        assert_non_null(nl); /* every line is whole */
+        *nl = '\0';
+        json_object *o = json_tokener_parse(line);
+        if (o == NULL || !json_object_is_type(o, json_type_object))
+            fail_msg("not a JSON line: %s", line);
+        json_object *v;
+        if (json_object_object_get_ex(o, "error", &v) && strstr(json_object_get_string(v), needle) != NULL)
+            told = true;
+        json_object_put(o);
+        lines++;
+    }
+    if (!told)
+        fail_msg("no JSON line has an error with \"%s\"", needle);
+    return lines;
+}
+
+/* --log-format json: a runtime failure (here the --api port is taken) is a
+ * JSON line like every other, not a bare "zkcar run: …" line among them. */
+static void test_json_failure(void **state)
+{
+    int port = free_port();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    char dir[] = "/tmp/zkcar-run-json-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char data[64], api[32], metrics[32];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(api, sizeof api, "127.0.0.1:%d", port);
+    int mport;
+    do
+        mport = free_port();
+    while (mport == port);
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", mport);
+    const char *const args[] = { "run", "--l1-rpc", "http://127.0.0.1:1", "--chain-id", "31337", "--bridge",
+                                 "0x4242424242424242424242424242424242424242", "--data-dir", data, "--api", api,
+                                 "--metrics", metrics, "--bpf", "off", "--log-format", "json", NULL };
+    static char out[65536];
+    assert_int_equal(run_zkcar_stderr(args, out, sizeof out), 1);
+    close(fd);
+    assert_true(json_lines(out, "--api") >= 2);
+    char name[64];
+    if (ipc_region_name(name, sizeof name, data) == ZK_OK)
+        shm_unlink(name);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* `zkcar run --chain-id 31337 --bridge … --bpf off` on a fresh data directory
+ * and free ports, with `extra` (up to 6 arguments) after; returns the exit
+ * status, stderr in `out`; removes the directory and its state region. */
+static int run_fresh(const char *const *extra, char *out, size_t cap)
+{
+    char dir[] = "/tmp/zkcar-run-fresh-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char data[64], api[32], metrics[32];
+    snprintf(data, sizeof data, "%s/data", dir);
+    int aport = free_port(), mport;
+    do
+        mport = free_port();
+    while (mport == aport);
+    snprintf(api, sizeof api, "127.0.0.1:%d", aport);
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", mport);
+    const char *args[24] = { "run", "--chain-id", "31337", "--bridge", "0x4242424242424242424242424242424242424242",
+                             "--data-dir", data, "--api", api, "--metrics", metrics, "--bpf", "off" };
+    int n = 13;
+    for (int i = 0; extra[i] != NULL && n < 22; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    int rc = run_zkcar_stderr(args, out, cap);
+    char name[64];
+    if (ipc_region_name(name, sizeof name, data) == ZK_OK)
+        shm_unlink(name);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return rc;
+}
+
+/* ZeroMQ endpoints: a malformed one is usage (exit 2) whichever flag names
+ * it; a port in use is a runtime failure (exit 1), as it is for --api. */
+static void test_endpoint_errors(void **state)
+{
+    static char out[65536];
+    const char *const stream_bad[] = { "--l1-rpc", "http://127.0.0.1:1", "--stream", "nonsense", NULL };
+    assert_int_equal(run_fresh(stream_bad, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--stream nonsense"));
+    const char *const watcher_bad[] = { "--watcher", "nonsense", NULL };
+    assert_int_equal(run_fresh(watcher_bad, out, sizeof out), 2);
+    assert_non_null(strstr(out, "nonsense"));
+    const char *const workers_bad[] = { "--l1-rpc", "http://127.0.0.1:1", "--workers", "nonsense", NULL };
+    assert_int_equal(run_fresh(workers_bad, out, sizeof out), 2);
+    assert_null(strstr(out, "--workers nonsense: --workers")); /* said once */
+
+    int port = free_port();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    const char *const workers_busy[] = { "--l1-rpc", "http://127.0.0.1:1", "--workers", ep, NULL };
+    assert_int_equal(run_fresh(workers_busy, out, sizeof out), 1);
+    assert_non_null(strstr(out, "Address already in use"));
+    const char *const stream_busy[] = { "--l1-rpc", "http://127.0.0.1:1", "--stream", ep, NULL };
+    assert_int_equal(run_fresh(stream_busy, out, sizeof out), 1);
+    assert_non_null(strstr(out, "Address already in use"));
+    close(fd);
 }
 
 /* A TCP port on 127.0.0.1 that is free right now: the kernel picks it for a
@@ -674,11 +855,126 @@ static void test_external_watcher(void **state)
     usleep(300000);
     account_balance(&d, x, "12");
     assert_int_equal(daemon_stop(&d, SIGTERM), 0);
+    /* The data directory is this bridge's: another is refused (exit 2), in
+     * words an operator knows (not the store's key names). */
+    {
+        static char out[16384];
+        char api[32], metrics[32];
+        snprintf(api, sizeof api, "127.0.0.1:%d", d.api_port);
+        snprintf(metrics, sizeof metrics, "127.0.0.1:%d", d.metrics_port);
+        const char *const other[] = { "run", "--watcher", ep, "--chain-id", "31337", "--bridge",
+                                      "0x4242424242424242424242424242424242424242", "--data-dir", d.dir,
+                                      "--api", api, "--metrics", metrics, "--bpf", "off", NULL };
+        assert_int_equal(run_zkcar_stderr(other, out, sizeof out), 2);
+        if (strstr(out, "belongs to another bridge than 0x4242424242424242424242424242424242424242") == NULL)
+            fail_msg("unexpected: %s", out);
+        /* `zkcar watch --log-format json` that fails at run time (a node of
+         * another chain): its last word is a JSON line too */
+        char wdir2[700], wep[720];
+        snprintf(wdir2, sizeof wdir2, "%s/watch-json", a.dir);
+        snprintf(wep, sizeof wep, "ipc://%s/watch-json.sock", a.dir);
+        const char *const wrong_chain[] = { "watch", "--l1-rpc", a.ipc_url, "--bridge", a.bridge_hex, "--chain-id",
+                                            "1", "--data-dir", wdir2, "--stream", wep,
+                                            "--log-format", "json", NULL };
+        assert_int_equal(run_zkcar_stderr(wrong_chain, out, sizeof out), 1);
+        json_lines(out, "chain");
+    }
     kill(w, SIGTERM);
     int st;
     waitpid(w, &st, 0);
     live_watch = 0;
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char name[64];
+    if (ipc_region_name(name, sizeof name, d.dir) == ZK_OK)
+        shm_unlink(name);
+    l1w_devnet_destroy(&a);
+    live_devnet = NULL;
+}
+
+/* Occurrences of `needle` in the file at `path` after the first `after`
+ * (from the start when `after` is NULL); -1 when `after` is not there. */
+static int log_count(const char *path, const char *after, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return after != NULL ? -1 : 0;
+    char line[2048];
+    bool counting = after == NULL;
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (!counting && strstr(line, after) != NULL)
+            counting = true;
+        else if (counting && strstr(line, needle) != NULL)
+            n++;
+    }
+    fclose(f);
+    return counting ? n : -1;
+}
+
+/* SIGINT in the middle of a catch-up: the watcher has committed hundreds of
+ * deposits to its outbox at once and hands them to the node one by one. The
+ * stop must not wait for them all (they stay in the outbox): exit 0 at
+ * once, and the next start credits the rest, each exactly once. */
+static void test_stop_during_catchup(void **state)
+{
+    enum { NDEP = 1000, NADDR = 50 };
+    static l1w_devnet a;
+    zk_error_detail e = { 0 };
+    if (l1w_devnet_start(&a, &e, false, NULL) != ZK_OK)
+        fail_msg("anvil: %s", e.text);
+    live_devnet = &a;
+    uint64_t deployed;
+    assert_int_equal(l1w_devnet_deploy_bridge(&a, &deployed, &e, NULL), ZK_OK);
+    assert_int_equal(l1w_devnet_automine(&a, &e, false), ZK_OK);
+    for (int i = 0; i < NDEP; i++) {
+        uint8_t to[20];
+        char tx[67];
+        addr_of(to, i % NADDR);
+        if (l1w_devnet_deposit(&a, tx, &e, i % 9 + 1, to, 1) != ZK_OK)
+            fail_msg("deposit %d: %s", i, e.text);
+        if ((i + 1) % 100 == 0)
+            assert_int_equal(l1w_devnet_mine(&a, &e, 1), ZK_OK);
+    }
+    assert_int_equal(l1w_devnet_automine(&a, &e, true), ZK_OK);
+    assert_int_equal(l1w_devnet_mine(&a, &e, 3), ZK_OK);
+
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    d.api_port = free_port();
+    do
+        d.metrics_port = free_port();
+    while (d.metrics_port == d.api_port);
+    snprintf(d.dir, sizeof d.dir, "%s/data", a.dir);
+    snprintf(d.log, sizeof d.log, "%s/zkcar-run.log", a.dir);
+    daemon_start(&d, &a, deployed, false);
+    int64_t t0 = now_ms();
+    while (log_count(d.log, NULL, "msg=\"deposit credited\"") < 1) {
+        if (now_ms() - t0 > 60000)
+            fail_msg("no deposit credited in 60 s (log %s)", d.log);
+        usleep(2000);
+    }
+    assert_int_equal(daemon_stop(&d, SIGINT), 0);
+    /* Before the fix every committed deposit was credited after "stopping"
+     * (seconds of fsyncs); now the one in hand, or a few more when the main
+     * thread is descheduled between its log line and the stop flag. */
+    int after = log_count(d.log, "msg=stopping", "msg=\"deposit credited\"");
+    print_message("credited before the stop: %d of %d; after: %d\n",
+                  log_count(d.log, NULL, "msg=\"deposit credited\"") - after, NDEP, after);
+    if (after < 0 || after > 50)
+        fail_msg("%d deposits credited after the stop began (log %s)", after, d.log);
+    assert_int_equal(log_count(d.log, "msg=stopping", "msg=\"zkcar run stopped\" exit=0"), 1);
+
+    daemon_start(&d, &a, deployed, false);
+    json_object_put(wait_status(&d, "every deposit after the restart", 120000, next_deposit_is, NDEP));
+    wait_deposit_sealed(&d, NDEP - 1);
+    uint8_t x[20];
+    char want[16];
+    snprintf(want, sizeof want, "%d", NDEP / NADDR);
+    addr_of(x, 0);
+    account_balance(&d, x, want);
+    addr_of(x, NADDR - 1);
+    account_balance(&d, x, want);
+    assert_int_equal(daemon_stop(&d, SIGTERM), 0);
     char name[64];
     if (ipc_region_name(name, sizeof name, d.dir) == ZK_OK)
         shm_unlink(name);
@@ -710,8 +1006,11 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_json_failure),
+        cmocka_unit_test(test_endpoint_errors),
         cmocka_unit_test_teardown(test_embedded_watcher, teardown),
         cmocka_unit_test_teardown(test_external_watcher, teardown),
+        cmocka_unit_test_teardown(test_stop_during_catchup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
