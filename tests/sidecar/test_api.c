@@ -423,6 +423,19 @@ static void expect_code_unchanged(tnode *t, size_t who, struct json_object *resp
     json_object_put(resp);
 }
 
+/* zkcar_sendTransaction of a transfer with these fields, each given as its
+ * JSON text (amount "\"5\"" or 5), and `extra` fields appended. */
+static struct json_object *send_fields(tnode *t, const char *from, const char *to, const char *amount,
+                                       const char *fee, const char *nonce, const char *sig, const char *extra)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":%s,\"fee\":%s,\"nonce\":%s,"
+             "\"signature\":\"%s\"%s}]",
+             from, to, amount, fee, nonce, sig, extra);
+    return call(t, "zkcar_sendTransaction", body);
+}
+
 static void test_bad_transactions(void **state)
 {
     tnode *t = &g_main;
@@ -454,46 +467,26 @@ static void test_bad_transactions(void **state)
     signed_tx(&tx, ZK_TX_TRANSFER, t->keys[4], t->addrs[5], bal0, 1, (uint32_t)n0);
     expect_code_unchanged(t, 4, send_tx(t, &tx), 1003);
     /* amount >= 2^63, and amount + fee >= 2^63 */
-    char body[2048], a[43], b[43], sig[133];
+    char a[43], b[43], sig[133], nonce[24], sig66[136], shortsig[133];
     addr_text(a, t->addrs[4]);
     addr_text(b, t->addrs[5]);
     zk_hex_encode(sig, tx.sig, 65);
-    snprintf(body, sizeof body,
-             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"9223372036854775808\",\"fee\":\"0\","
-             "\"nonce\":%lld,\"signature\":\"%s\"}]", a, b, (long long)n0, sig);
-    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), 1004);
-    snprintf(body, sizeof body,
-             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"9223372036854775000\",\"fee\":\"808\","
-             "\"nonce\":%lld,\"signature\":\"%s\"}]", a, b, (long long)n0, sig);
-    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), 1004);
-    snprintf(body, sizeof body,
-             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"0\",\"fee\":\"1\","
-             "\"nonce\":%lld,\"signature\":\"%s\"}]", a, b, (long long)n0, sig);
-    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), 1004);
+    snprintf(nonce, sizeof nonce, "%lld", (long long)n0);
+    expect_code_unchanged(t, 4, send_fields(t, a, b, "\"9223372036854775808\"", "\"0\"", nonce, sig, ""), 1004);
+    expect_code_unchanged(t, 4, send_fields(t, a, b, "\"9223372036854775000\"", "\"808\"", nonce, sig, ""), 1004);
+    expect_code_unchanged(t, 4, send_fields(t, a, b, "\"0\"", "\"1\"", nonce, sig, ""), 1004);
     /* a signature of 64 and of 66 bytes is malformed: 1001, counted as a bad signature */
-    char shortsig[133];
     zk_hex_encode(shortsig, tx.sig, 64);
-    snprintf(body, sizeof body,
-             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"100\",\"fee\":\"1\","
-             "\"nonce\":%lld,\"signature\":\"%s\"}]", a, b, (long long)n0, shortsig);
-    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), 1001);
-    snprintf(body, sizeof body,
-             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"100\",\"fee\":\"1\","
-             "\"nonce\":%lld,\"signature\":\"%s00\"}]", a, b, (long long)n0, sig);
-    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), 1001);
+    snprintf(sig66, sizeof sig66, "%s00", sig);
+    expect_code_unchanged(t, 4, send_fields(t, a, b, "\"100\"", "\"1\"", nonce, shortsig, ""), 1001);
+    expect_code_unchanged(t, 4, send_fields(t, a, b, "\"100\"", "\"1\"", nonce, sig66, ""), 1001);
     /* wrong types: amount as a number, nonce as a string, an extra field */
-    snprintf(body, sizeof body,
-             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":100,\"fee\":\"1\","
-             "\"nonce\":%lld,\"signature\":\"%s\"}]", a, b, (long long)n0, sig);
-    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), -32602);
-    snprintf(body, sizeof body,
-             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"100\",\"fee\":\"1\","
-             "\"nonce\":\"%lld\",\"signature\":\"%s\"}]", a, b, (long long)n0, sig);
-    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), -32602);
-    snprintf(body, sizeof body,
-             "[{\"type\":\"transfer\",\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"100\",\"fee\":\"1\","
-             "\"nonce\":%lld,\"signature\":\"%s\",\"gasPrice\":\"1\"}]", a, b, (long long)n0, sig);
-    expect_code_unchanged(t, 4, call(t, "zkcar_sendTransaction", body), -32602);
+    char qnonce[26];
+    snprintf(qnonce, sizeof qnonce, "\"%lld\"", (long long)n0);
+    expect_code_unchanged(t, 4, send_fields(t, a, b, "100", "\"1\"", nonce, sig, ""), -32602);
+    expect_code_unchanged(t, 4, send_fields(t, a, b, "\"100\"", "\"1\"", qnonce, sig, ""), -32602);
+    expect_code_unchanged(t, 4, send_fields(t, a, b, "\"100\"", "\"1\"", nonce, sig, ",\"gasPrice\":\"1\""),
+                          -32602);
     /* malformed JSON */
     resp = post(t, "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"zkcar_sendTransaction\",\"params\":[{\"type\":");
     assert_int_equal(error_code(resp), -32700);
