@@ -180,10 +180,17 @@ size_t zk_log_format_line(char *buf, size_t bufsz, zk_log_format format, int64_t
 
     zk_log_field head[3] = { ZKF_STR("ts", ts), ZKF_STR("level", level_name(level)),
                              ZKF_STR("msg", msg ? msg : "") };
+    /* A field that does not fit is dropped whole, with every one after it,
+     * and the line says so (truncated=true): a cut in the middle of a value
+     * would make a JSON line invalid. Room for that mark, the closing brace
+     * and the newline is kept from the start. */
+    const char *mark = format == ZK_LOG_FORMAT_JSON ? ",\"truncated\":true" : " truncated=true";
+    size_t room = bufsz > strlen(mark) + 3 ? bufsz - strlen(mark) - 3 : 0;
     if (format == ZK_LOG_FORMAT_JSON)
         sb_putc(&b, '{');
     for (size_t i = 0; i < 3 + nfields; i++) {
         const zk_log_field *f = i < 3 ? &head[i] : &fields[i - 3];
+        size_t before = b.len;
         if (i > 0)
             sb_putc(&b, format == ZK_LOG_FORMAT_JSON ? ',' : ' ');
         if (format == ZK_LOG_FORMAT_JSON) {
@@ -195,6 +202,11 @@ size_t zk_log_format_line(char *buf, size_t bufsz, zk_log_format format, int64_t
             sb_putc(&b, '=');
         }
         put_value(&b, format, f);
+        if (i >= 3 && b.len > room) { /* (the head is always kept, cut if it must be) */
+            b.len = before;
+            sb_puts(&b, mark);
+            break;
+        }
     }
     if (format == ZK_LOG_FORMAT_JSON)
         sb_putc(&b, '}');

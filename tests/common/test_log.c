@@ -85,6 +85,41 @@ static void test_truncation_keeps_newline(void **state)
     assert_int_equal(buf[n], '\0');
 }
 
+/* A line too long for its buffer drops whole fields and says so: every
+ * JSON line stays valid JSON, with every field that fitted. */
+static void test_truncation_drops_whole_fields(void **state)
+{
+    static char big[6000];
+    memset(big, 'x', sizeof big - 1);
+    char buf[4096];
+    for (int fmt = 0; fmt < 2; fmt++) {
+        zk_log_field f[] = { ZKF_U64("batch", 7), ZKF_STR("error", big), ZKF_STR("after", "y") };
+        size_t n = zk_log_format_line(buf, sizeof buf, fmt ? ZK_LOG_FORMAT_JSON : ZK_LOG_FORMAT_LOGFMT, TS,
+                                      ZK_LOG_ERROR, "m", f, 3);
+        assert_true(n < sizeof buf);
+        assert_int_equal(buf[n - 1], '\n');
+        assert_null(strstr(buf, "xxx"));
+        assert_null(strstr(buf, "after"));
+        if (fmt) {
+            struct json_object *o = json_tokener_parse(buf);
+            assert_non_null(o);
+            struct json_object *v;
+            assert_true(json_object_object_get_ex(o, "truncated", &v) && json_object_get_boolean(v));
+            assert_true(json_object_object_get_ex(o, "batch", &v) && json_object_get_int64(v) == 7);
+            json_object_put(o);
+        } else {
+            assert_non_null(strstr(buf, "batch=7 truncated=true\n"));
+        }
+    }
+    /* A value that fits is kept whole, right up to the buffer's end. */
+    memset(big, 'x', 3000);
+    big[3000] = '\0';
+    zk_log_field g[] = { ZKF_STR("error", big) };
+    size_t n = zk_log_format_line(buf, sizeof buf, ZK_LOG_FORMAT_JSON, TS, ZK_LOG_ERROR, "m", g, 1);
+    assert_null(strstr(buf, "truncated"));
+    assert_int_equal(buf[n - 3], '"');
+}
+
 static void test_emit_and_filter(void **state)
 {
     int p[2];
@@ -159,7 +194,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logfmt), cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_truncation_keeps_newline), cmocka_unit_test(test_emit_and_filter),
+        cmocka_unit_test(test_truncation_keeps_newline),
+        cmocka_unit_test(test_truncation_drops_whole_fields), cmocka_unit_test(test_emit_and_filter),
         cmocka_unit_test(test_failure_line), cmocka_unit_test(test_parse_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
