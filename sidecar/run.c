@@ -134,8 +134,18 @@ static void on_deposit(void *ctx, const l1w_record *rec)
 
 /* Before the watcher runs: credit what its outbox holds beyond the node's
  * cursor (the process died between the outbox's commit and the node's). */
+/* Whether one of `sigs` (blocked) is pending; it stays pending. */
+static bool stop_pending(const sigset_t *sigs)
+{
+    sigset_t p;
+    if (sigpending(&p) != 0)
+        return false;
+    return (sigismember(sigs, SIGINT) == 1 && sigismember(&p, SIGINT) == 1) ||
+           (sigismember(sigs, SIGTERM) == 1 && sigismember(&p, SIGTERM) == 1);
+}
+
 static zk_err replay_outbox(sc_node *node, const char *data_dir, uint64_t chain_id, const uint8_t bridge[20],
-                            uint64_t from_block, zk_error_detail *err)
+                            uint64_t from_block, const sigset_t *stop_sigs, zk_error_detail *err)
 {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", data_dir, RUN_OUTBOX_FILE) >= sizeof path)
@@ -162,6 +172,16 @@ static zk_err replay_outbox(sc_node *node, const char *data_dir, uint64_t chain_
         if (n == 0)
             break;
         for (size_t i = 0; i < n; i++) {
+            /* SIGINT/SIGTERM (blocked, so pending) stop the replay between
+             * two deposits: each credit is one fsync, and thousands of them
+             * would hold the stop for seconds. The rest stays in the
+             * outbox for the next start. */
+            if (stop_pending(stop_sigs)) {
+                zk_log(ZK_LOG_INFO, "stopping during the outbox replay; the rest is credited at the next start",
+                       ZKF_U64("replayed", replayed), ZKF_END);
+                rc = ZK_ERR_SC_STOPPING;
+                goto cleanup;
+            }
             if ((rc = sc_node_deposit(node, &recs[i], err)) != ZK_OK)
                 goto cleanup;
             last_seq = recs[i].seq;
@@ -527,7 +547,12 @@ int sc_run_main(int argc, char **argv)
         wc.chain_id = nc.chain_id;
         wc.data_dir = nc.data_dir;
         wc.stream_endpoint = stream;
-        if ((rc = replay_outbox(node, nc.data_dir, nc.chain_id, nc.bridge, from_block, &err)) != ZK_OK) {
+        if ((rc = replay_outbox(node, nc.data_dir, nc.chain_id, nc.bridge, from_block, &sigs, &err)) ==
+            ZK_ERR_SC_STOPPING) {
+            status = 0;
+            goto cleanup;
+        }
+        if (rc != ZK_OK) {
             zk_log_failure("run", "%s", err.text);
             status = rc == ZK_ERR_L1_DATA_DIR ? 2 : 1;
             goto cleanup;
