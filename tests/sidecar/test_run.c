@@ -316,6 +316,18 @@ typedef struct daemon {
     char log[512];
 } daemon_t;
 
+/* Free API and metrics ports, the data dir and log inside the devnet's dir. */
+static void daemon_init(daemon_t *d, const l1w_devnet *a)
+{
+    memset(d, 0, sizeof *d);
+    d->api_port = free_port();
+    do
+        d->metrics_port = free_port();
+    while (d->metrics_port == d->api_port);
+    snprintf(d->dir, sizeof d->dir, "%s/data", a->dir);
+    snprintf(d->log, sizeof d->log, "%s/zkcar-run.log", a->dir);
+}
+
 #define DAEMON_SOFT_NOFILE 128 /* the soft open-files limit the daemon starts with */
 
 /* What a failed test leaves running; the teardown stops it. */
@@ -597,13 +609,7 @@ static void test_embedded_watcher(void **state)
     assert_int_equal(l1w_devnet_mine(&a, &e, 4), ZK_OK);
 
     daemon_t d;
-    memset(&d, 0, sizeof d);
-    d.api_port = free_port();
-    do
-        d.metrics_port = free_port();
-    while (d.metrics_port == d.api_port);
-    snprintf(d.dir, sizeof d.dir, "%s/data", a.dir);
-    snprintf(d.log, sizeof d.log, "%s/zkcar-run.log", a.dir);
+    daemon_init(&d, &a);
     daemon_start(&d, &a, deployed, false);
     json_object *s = wait_status(&d, "the API", 30000, l1_head_at_least, 1);
     assert_int_equal(get_int(s, "chainId"), 31337);
@@ -780,13 +786,7 @@ static void test_external_watcher(void **state)
     pid_t w = watch_start(&a, wdir, ep, deployed, wlog);
 
     daemon_t d;
-    memset(&d, 0, sizeof d);
-    d.api_port = free_port();
-    do
-        d.metrics_port = free_port();
-    while (d.metrics_port == d.api_port);
-    snprintf(d.dir, sizeof d.dir, "%s/data", a.dir);
-    snprintf(d.log, sizeof d.log, "%s/zkcar-run.log", a.dir);
+    daemon_init(&d, &a);
     daemon_start_with(&d, &a, deployed, ep, false);
     json_object_put(wait_status(&d, "the API", 30000, next_deposit_is, 0));
 
@@ -916,13 +916,7 @@ static void test_stop_during_catchup(void **state)
     assert_int_equal(l1w_devnet_mine(&a, &e, 3), ZK_OK);
 
     daemon_t d;
-    memset(&d, 0, sizeof d);
-    d.api_port = free_port();
-    do
-        d.metrics_port = free_port();
-    while (d.metrics_port == d.api_port);
-    snprintf(d.dir, sizeof d.dir, "%s/data", a.dir);
-    snprintf(d.log, sizeof d.log, "%s/zkcar-run.log", a.dir);
+    daemon_init(&d, &a);
     daemon_start(&d, &a, deployed, false);
     int64_t t0 = now_ms();
     while (log_count(d.log, NULL, "msg=\"deposit credited\"") < 1) {
