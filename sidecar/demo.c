@@ -579,6 +579,14 @@ static void usage_text(void)
            "and what it started (exit 130 when that cut the demo short).\n");
 }
 
+/* A step's failure on stderr; an interrupted step says nothing, since the
+ * clean-up says "interrupted" once for the whole run. */
+static void say_error(const zk_error_detail *err)
+{
+    if (!interrupted)
+        fprintf(stderr, "zkcar demo: %s\n", err->text);
+}
+
 int sc_demo_main(int argc, char **argv)
 {
     zk_config *cfg = NULL;
@@ -586,7 +594,7 @@ int sc_demo_main(int argc, char **argv)
     demo *d = NULL;
     int status = 2;
     if (zk_config_parse(&cfg, &err, "demo", demo_opts, NOPTS, argc, argv) != ZK_OK) {
-        fprintf(stderr, "zkcar demo: %s\n", err.text);
+        say_error(&err);
         goto cleanup;
     }
     if (zk_config_help_requested(cfg)) {
@@ -727,11 +735,11 @@ int sc_demo_main(int argc, char **argv)
     snprintf(d->api_url, sizeof d->api_url, "http://%s/", api);
     snprintf(d->metrics_url, sizeof d->metrics_url, "http://%s/metrics", metrics);
     if (l1w_rpc_create(&d->api, &err, d->api_url, DEMO_API_TIMEOUT_MS, 0) != ZK_OK) {
-        fprintf(stderr, "zkcar demo: %s\n", err.text);
+        say_error(&err);
         goto cleanup;
     }
     if (wait_api(d, &err) != ZK_OK) {
-        fprintf(stderr, "zkcar demo: %s\n", err.text);
+        say_error(&err);
         goto cleanup;
     }
     printf("   API %s, metrics %s\n", d->api_url, d->metrics_url);
@@ -764,7 +772,7 @@ int sc_demo_main(int argc, char **argv)
         goto cleanup;
     }
     if (wait_deposit(d, DEMO_WALLETS - 1, &err) != ZK_OK) {
-        fprintf(stderr, "zkcar demo: %s\n", err.text);
+        say_error(&err);
         goto cleanup;
     }
     printf("  all %d deposits credited on L2\n", DEMO_WALLETS);
@@ -802,7 +810,7 @@ int sc_demo_main(int argc, char **argv)
             snprintf(to_name, sizeof to_name, "%s on L1", w[plan[k].from].name);
         }
         if (send_tx(d, &err, plan[k].type, &w[plan[k].from], to, to_name, plan[k].amount, fee) != ZK_OK) {
-            fprintf(stderr, "zkcar demo: %s\n", err.text);
+            say_error(&err);
             goto cleanup;
         }
     }
@@ -811,7 +819,7 @@ int sc_demo_main(int argc, char **argv)
     printf("\n5. Proving (a STARK per batch)\n");
     fflush(stdout);
     if (wait_proven(d, &err) != ZK_OK) {
-        fprintf(stderr, "zkcar demo: %s\n", err.text);
+        say_error(&err);
         goto cleanup;
     }
     bool ok = summary(d);

@@ -598,6 +598,7 @@ int sc_run_main(int argc, char **argv)
         struct timespec ts = { .tv_sec = 0, .tv_nsec = 200000000L };
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
+            atomic_store(&r.stop, true); /* first: the watcher's handoffs end now */
             zk_log(ZK_LOG_INFO, "stopping", ZKF_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"), ZKF_END);
             status = 0;
             break;
