@@ -164,6 +164,8 @@ static void test_usage(void **state)
 }
 
 static int free_port(void);
+static int held_port(int *port);
+static int run_fresh_on(int api_port, const char *const *extra, char *out, size_t cap);
 
 /* Checks that every line of `text` (modified) is a JSON object and one has
  * an "error" field containing `needle`; returns the number of lines. */
@@ -193,48 +195,26 @@ static int json_lines(char *text, const char *needle)
  * JSON line like every other, not a bare "zkcar run: …" line among them. */
 static void test_json_failure(void **state)
 {
-    int port = free_port();
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 1), 0);
-    char dir[] = "/tmp/zkcar-run-json-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char data[64], api[32], metrics[32];
-    snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(api, sizeof api, "127.0.0.1:%d", port);
-    int mport;
-    do
-        mport = free_port();
-    while (mport == port);
-    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", mport);
-    const char *const args[] = { "run", "--l1-rpc", "http://127.0.0.1:1", "--chain-id", "31337", "--bridge",
-                                 "0x4242424242424242424242424242424242424242", "--data-dir", data, "--api", api,
-                                 "--metrics", metrics, "--bpf", "off", "--log-format", "json", NULL };
+    int port;
+    int fd = held_port(&port);
+    const char *const extra[] = { "--l1-rpc", "http://127.0.0.1:1", "--log-format", "json", NULL };
     static char out[65536];
-    assert_int_equal(run_zkcar_stderr(args, out, sizeof out), 1);
+    assert_int_equal(run_fresh_on(port, extra, out, sizeof out), 1);
     close(fd);
     assert_true(json_lines(out, "--api") >= 2);
-    char name[64];
-    if (ipc_region_name(name, sizeof name, data) == ZK_OK)
-        shm_unlink(name);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
 }
 
 /* `zkcar run --chain-id 31337 --bridge … --bpf off` on a fresh data directory
- * and free ports, with `extra` (up to 6 arguments) after; returns the exit
- * status, stderr in `out`; removes the directory and its state region. */
-static int run_fresh(const char *const *extra, char *out, size_t cap)
+ * with the API on `api_port` (0: a free one) and a free metrics port, with
+ * `extra` (up to 9 arguments) after; returns the exit status, stderr in
+ * `out`; removes the directory and its state region. */
+static int run_fresh_on(int api_port, const char *const *extra, char *out, size_t cap)
 {
     char dir[] = "/tmp/zkcar-run-fresh-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char data[64], api[32], metrics[32];
     snprintf(data, sizeof data, "%s/data", dir);
-    int aport = free_port(), mport;
+    int aport = api_port > 0 ? api_port : free_port(), mport;
     do
         mport = free_port();
     while (mport == aport);
@@ -256,6 +236,8 @@ static int run_fresh(const char *const *extra, char *out, size_t cap)
     return rc;
 }
 
+static int run_fresh(const char *const *extra, char *out, size_t cap) { return run_fresh_on(0, extra, out, cap); }
+
 /* ZeroMQ endpoints: a malformed one is usage (exit 2) whichever flag names
  * it; a port in use is a runtime failure (exit 1), as it is for --api. */
 static void test_endpoint_errors(void **state)
@@ -271,13 +253,8 @@ static void test_endpoint_errors(void **state)
     assert_int_equal(run_fresh(workers_bad, out, sizeof out), 2);
     assert_null(strstr(out, "--workers nonsense: --workers")); /* said once */
 
-    int port = free_port();
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 1), 0);
+    int port;
+    int fd = held_port(&port);
     char ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
     const char *const workers_busy[] = { "--l1-rpc", "http://127.0.0.1:1", "--workers", ep, NULL };
@@ -294,6 +271,15 @@ static void test_endpoint_errors(void **state)
  * collided with other tests' ephemeral ports when ctest runs in parallel.) */
 static int free_port(void)
 {
+    int port;
+    close(held_port(&port));
+    return port;
+}
+
+/* A listening socket on a port of 127.0.0.1 the kernel picked: the port is
+ * taken while the caller holds the descriptor. */
+static int held_port(int *port)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     struct sockaddr_in sa;
@@ -301,10 +287,11 @@ static int free_port(void)
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 1), 0);
     socklen_t len = sizeof sa;
     assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
+    *port = ntohs(sa.sin_port);
+    return fd;
 }
 
 /* ---- the daemon with an embedded watcher ------------------------------------------ */
