@@ -648,7 +648,7 @@ static void test_worker_command(void **state)
     assert_int_equal(m.capacity, 1);
     assert_string_equal(m.text, "refused");
     sc_dist_msg err = { .type = SC_DIST_ERROR, .code = ZK_ERR_UNSUPPORTED };
-    snprintf(err.text, sizeof err.text, "this dispatcher speaks version 2");
+    snprintf(err.text, sizeof err.text, "this dispatcher speaks version %d", SC_DIST_VERSION + 1);
     size_t len;
     assert_int_equal(sc_dist_msg_encode(buf, sizeof buf, &len, &err), ZK_OK);
     zmq_send(r->sock, id, (size_t)idn, ZMQ_SNDMORE);
