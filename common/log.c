@@ -17,6 +17,7 @@ static atomic_int g_fd = STDERR_FILENO;
 
 void zk_log_set_level(zk_log_level level) { atomic_store(&g_level, (int)level); }
 void zk_log_set_format(zk_log_format format) { atomic_store(&g_format, (int)format); }
+zk_log_format zk_log_get_format(void) { return (zk_log_format)atomic_load(&g_format); }
 void zk_log_set_fd(int fd) { atomic_store(&g_fd, fd); }
 
 int zk_log_level_parse(const char *s)
@@ -252,7 +253,7 @@ void zk_log_failure(const char *command, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    if (atomic_load(&g_format) == ZK_LOG_FORMAT_JSON) {
+    if (zk_log_get_format() == ZK_LOG_FORMAT_JSON) {
         char msg[80];
         snprintf(msg, sizeof msg, "zkcar %s failed", command);
         zk_log(ZK_LOG_ERROR, msg, ZKF_STR("error", text), ZKF_END);

@@ -60,6 +60,8 @@ typedef struct zk_log_field {
 /* Process-wide settings; call before starting threads. Defaults: INFO, logfmt, stderr. */
 void zk_log_set_level(zk_log_level level);
 void zk_log_set_format(zk_log_format format);
+/* The format set now. */
+zk_log_format zk_log_get_format(void);
 /* A command's failure once its log has begun: with the JSON format an
  * error line (msg "zkcar COMMAND failed", error=the text), so that a reader
  * of JSON lines never meets a bare text line; with logfmt the usual

@@ -317,10 +317,6 @@ static bool parse_addr(uint8_t out[20], const char *flag, const char *text)
     return true;
 }
 
-/* Runtime failures are told once the log has begun with zk_log_failure:
- * with --log-format json as a JSON line, never a bare text line. */
-static bool json_logs;
-
 /* Each API connection is a descriptor, and a shell's soft limit (often
  * 1,024) would refuse connections long before the API's own cap: raise the
  * soft limit to the hard one (systemd's LimitNOFILE sets both). */
@@ -384,7 +380,6 @@ int sc_run_main(int argc, char **argv)
     }
     zk_log_set_level((zk_log_level)zk_log_level_parse(zk_config_get(cfg, "log-level")));
     zk_log_set_format((zk_log_format)zk_log_format_parse(zk_config_get(cfg, "log-format")));
-    json_logs = zk_log_format_parse(zk_config_get(cfg, "log-format")) == ZK_LOG_FORMAT_JSON;
 
     const char *l1_rpc = zk_config_get(cfg, "l1-rpc");
     const char *watch_ep = zk_config_get(cfg, "watcher");
@@ -619,7 +614,7 @@ int sc_run_main(int argc, char **argv)
             set_fatal(&r, "the node failed (see the log above); restart to recover from what is durable");
         if (atomic_load(&r.fatal)) {
             zk_log(ZK_LOG_ERROR, "stopping after a fatal error", ZKF_STR("error", r.fatal_text), ZKF_END);
-            if (!json_logs) /* the line above says it in JSON */
+            if (zk_log_get_format() != ZK_LOG_FORMAT_JSON) /* the line above says it in JSON */
                 fprintf(stderr, "zkcar run: %s\n", r.fatal_text);
             status = atomic_load(&r.fatal_usage) ? 2 : 1;
             break;
