@@ -95,6 +95,11 @@ size_t sc_dist_msg_encoded_max(const sc_dist_msg *m);
  * does not fit or a payload exceeds its cap; ZK_ERR_INTERNAL for an unknown
  * type. Pure, thread-safe. */
 zk_err sc_dist_msg_encode(uint8_t *buf, size_t cap, size_t *len, const sc_dist_msg *m) ZK_MUST_CHECK;
+/* The same without the payload's bytes: the message up to them (at most
+ * SC_DIST_CONTROL_MAX bytes), for a sender that puts the payload into the
+ * frame itself; the encoding is these bytes then the m->payload_len bytes
+ * of the payload. Same errors. Pure, thread-safe. */
+zk_err sc_dist_msg_encode_head(uint8_t *buf, size_t cap, size_t *len, const sc_dist_msg *m) ZK_MUST_CHECK;
 
 /* Decodes one frame buf[0..len): exactly the array its type defines (count,
  * kinds, ranges above, text without NUL bytes, payload within its cap),

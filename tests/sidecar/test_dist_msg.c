@@ -22,6 +22,12 @@ static void roundtrip(const sc_dist_msg *m)
     uint8_t *buf = malloc(cap);
     assert_non_null(buf);
     assert_int_equal(sc_dist_msg_encode(buf, cap, &len, m), ZK_OK);
+    /* the head is the encoding up to the payload's bytes */
+    uint8_t head[SC_DIST_CONTROL_MAX];
+    size_t hlen;
+    assert_int_equal(sc_dist_msg_encode_head(head, sizeof head, &hlen, m), ZK_OK);
+    assert_int_equal(hlen + m->payload_len, len);
+    assert_memory_equal(head, buf, hlen);
     sc_dist_msg back;
     zk_error_detail e = { 0 };
     if (sc_dist_msg_decode(&back, &e, buf, len) != ZK_OK)
