@@ -35,6 +35,7 @@
 #include "prover/stark.h"
 #include "sidecar/metrics.h"
 #include "tests/ipc/ipc_test_util.h"
+#include "tests/curl_body.h"
 #include "tests/promtool_util.h"
 
 #define CHILD_SKIP 77
@@ -628,26 +629,6 @@ static void test_unprivileged_fallback(void **state)
     assert_int_equal(run_child("unprivileged"), 0);
 }
 
-struct body {
-    char *p;
-    size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
-{
-    struct body *b = ctx;
-    size_t n = size * nmemb;
-    if (b->len + n > SCRAPE_MAX)
-        return 0;
-    char *p = realloc(b->p, b->len + n + 1);
-    if (p == NULL)
-        return 0;
-    memcpy(p + b->len, data, n);
-    b->p = p;
-    b->len += n;
-    b->p[b->len] = '\0';
-    return n;
-}
 
 /* A live scrape over HTTP, checked by the real promtool. */
 static void test_promtool_live_scrape(void **state)
@@ -665,11 +646,11 @@ static void test_promtool_live_scrape(void **state)
         fail_msg("metrics server: %s", err.text);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/metrics", (unsigned)zk_metrics_server_port(srv));
-    struct body body = { NULL, 0 };
+    curl_body body = { .cap = SCRAPE_MAX };
     CURL *c = curl_easy_init();
     assert_non_null(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     CURLcode cr = curl_easy_perform(c);

@@ -37,6 +37,7 @@
 #include "sidecar/api.h"
 #include "sidecar/metrics.h"
 #include "sidecar/node.h"
+#include "tests/curl_body.h"
 #include "tests/promtool_util.h"
 
 #define CHAIN_ID 31337
@@ -164,15 +165,7 @@ typedef struct reply {
 static inline size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     reply *r = ud;
-    size_t k = size * n;
-    char *q = realloc(r->body, r->len + k + 1);
-    if (q == NULL)
-        return 0;
-    r->body = q;
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = '\0';
-    return k;
+    return curl_body_append(&r->body, &r->len, 0, p, size * n) ? size * n : 0;
 }
 
 static inline size_t on_header(char *p, size_t size, size_t n, void *ud)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "sidecar/metrics.h"
+#include "tests/curl_body.h"
 #include "tests/promtool_util.h"
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -105,15 +106,7 @@ typedef struct http_reply {
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     http_reply *r = ud;
-    size_t k = size * n;
-    char *q = realloc(r->body, r->len + k + 1);
-    if (q == NULL)
-        return 0;
-    r->body = q;
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = '\0';
-    return k;
+    return curl_body_append(&r->body, &r->len, 0, p, size * n) ? size * n : 0;
 }
 
 static void http_do(http_reply *r, const char *method, uint16_t port, const char *path)

@@ -37,6 +37,7 @@
 #include "common/hex.h"
 #include "ipc/state.h"
 #include "l1-watcher/devnet.h"
+#include "tests/curl_body.h"
 #include "tests/promtool_util.h"
 
 static const char *zkcar_bin(void)
@@ -385,24 +386,6 @@ static int daemon_stop(daemon_t *d, int sig)
     return WEXITSTATUS(st);
 }
 
-typedef struct buf {
-    char *p;
-    size_t len;
-} buf;
-
-static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
-{
-    buf *b = ud;
-    size_t k = size * n;
-    char *q = realloc(b->p, b->len + k + 1);
-    if (q == NULL)
-        return 0;
-    memcpy(q + b->len, ptr, k);
-    b->p = q;
-    b->len += k;
-    b->p[b->len] = '\0';
-    return k;
-}
 
 /* One JSON-RPC call; returns the "result" (caller puts it), or NULL when the
  * daemon is not answering yet. *is_null says the result was JSON null. */
@@ -413,12 +396,12 @@ static json_object *rpc(daemon_t *d, const char *method, const char *params, boo
     char url[64], body[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", d->api_port);
     snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":%s}", method, params);
-    buf b = { 0 };
+    curl_body b = { 0 };
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
     CURLcode rc = curl_easy_perform(c);
@@ -446,9 +429,9 @@ static char *scrape(daemon_t *d)
     assert_non_null(c);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", d->metrics_port);
-    buf b = { 0 };
+    curl_body b = { 0 };
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
     assert_int_equal(curl_easy_perform(c), CURLE_OK);
